@@ -15,10 +15,33 @@ from prefect_stripe_identity._exceptions import (
     RateLimitError,
     StripeIdentityError,
 )
+from prefect_stripe_identity._logging import install_secrets_filter
 from prefect_stripe_identity._pagination import AsyncPage, Page
 from prefect_stripe_identity._version import __version__
 from prefect_stripe_identity.credentials import StripeIdentityCredentials
 from prefect_stripe_identity.models import VerificationReport, VerificationSession
+from prefect_stripe_identity.serializers import MaskingPickleSerializer
+from prefect_stripe_identity.tasks import (
+    acancel_verification_session,
+    acreate_verification_session,
+    alist_verification_reports,
+    alist_verification_sessions,
+    aredact_verification_session,
+    aretrieve_verification_report,
+    aretrieve_verification_session,
+    aupdate_verification_session,
+    cancel_verification_session,
+    create_verification_session,
+    list_verification_reports,
+    list_verification_sessions,
+    redact_verification_session,
+    retrieve_verification_report,
+    retrieve_verification_session,
+    update_verification_session,
+)
+
+# Stripe secrets never reach a log record of a Prefect run (see `_logging`).
+install_secrets_filter()
 
 __all__ = [
     "APIConnectionError",
@@ -28,6 +51,7 @@ __all__ = [
     "AuthenticationError",
     "IdempotencyError",
     "InvalidRequestError",
+    "MaskingPickleSerializer",
     "Page",
     "PermissionDeniedError",
     "RateLimitError",
@@ -37,4 +61,20 @@ __all__ = [
     "VerificationReport",
     "VerificationSession",
     "__version__",
+    "acancel_verification_session",
+    "acreate_verification_session",
+    "alist_verification_reports",
+    "alist_verification_sessions",
+    "aredact_verification_session",
+    "aretrieve_verification_report",
+    "aretrieve_verification_session",
+    "aupdate_verification_session",
+    "cancel_verification_session",
+    "create_verification_session",
+    "list_verification_reports",
+    "list_verification_sessions",
+    "redact_verification_session",
+    "retrieve_verification_report",
+    "retrieve_verification_session",
+    "update_verification_session",
 ]

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from typing import Any, ClassVar, Generic, Literal, TypeVar, Union
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from typing_extensions import Self
 
 __all__ = [
     "DEFAULT_STRIPE_VERSION",
@@ -100,13 +101,41 @@ class StripeObject(BaseModel):
 
     #: Fields holding personal data, masked in ``repr`` and ``str``.
     _personal_fields: ClassVar[frozenset[str]] = frozenset()
+    #: Whether fields Stripe adds later are personal data too (objects made of it).
+    _unknown_fields_are_personal: ClassVar[bool] = False
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         for name, value in super().__repr_args__():
-            if name in self._personal_fields and value is not None:
+            if value is not None and (
+                name in self._personal_fields
+                or (self._unknown_fields_are_personal and name in (self.model_extra or {}))
+            ):
                 yield name, PERSONAL_DATA_MASK
             else:
                 yield name, value
+
+    def masked(self) -> Self:
+        """A deep copy safe to store: secrets dropped (``None``), personal data masked.
+
+        Personal strings become ``"[personal data]"``; personal objects and numbers
+        (addresses, dates of birth) become ``None``. This is what persisted results hold.
+        """
+        personal = set(self._personal_fields)
+        if self._unknown_fields_are_personal:
+            personal.update(self.model_extra or {})
+        updates: dict[str, Any] = {}
+        for name, value in self:
+            if value is None:
+                continue
+            if name in personal:
+                updates[name] = PERSONAL_DATA_MASK if isinstance(value, str) else None
+            elif isinstance(value, SecretStr):
+                updates[name] = None
+            elif isinstance(value, StripeObject):
+                updates[name] = value.masked()
+            elif isinstance(value, list):
+                updates[name] = [v.masked() if isinstance(v, StripeObject) else v for v in value]
+        return self.model_copy(update=updates)
 
 
 # --- nested response objects -------------------------------------------------------------
@@ -123,6 +152,7 @@ class StripeDate(StripeObject):
 class Address(StripeObject):
     """A postal address."""
 
+    _unknown_fields_are_personal = True
     _personal_fields = frozenset({"city", "line1", "line2", "postal_code", "state"})
 
     city: str | None = None
@@ -163,6 +193,7 @@ class RelatedPerson(StripeObject):
 class ProvidedDetails(StripeObject):
     """Details provided about the user being verified."""
 
+    _unknown_fields_are_personal = True
     _personal_fields = frozenset({"email", "phone"})
 
     email: str | None = None
@@ -221,6 +252,7 @@ class ReportOptions(StripeObject):
 class VerifiedOutputs(StripeObject):
     """The verified data of the person: personal data, masked in reprs."""
 
+    _unknown_fields_are_personal = True
     _personal_fields = frozenset(
         {
             "address",
@@ -252,6 +284,7 @@ class VerifiedOutputs(StripeObject):
 class DocumentReport(StripeObject):
     """Result of the document check."""
 
+    _unknown_fields_are_personal = True
     _personal_fields = frozenset(
         {
             "address",
@@ -287,6 +320,7 @@ class DocumentReport(StripeObject):
 class EmailReport(StripeObject):
     """Result of the email check."""
 
+    _unknown_fields_are_personal = True
     _personal_fields = frozenset({"email"})
 
     status: CheckStatus
@@ -297,6 +331,7 @@ class EmailReport(StripeObject):
 class IdNumberReport(StripeObject):
     """Result of the id number check."""
 
+    _unknown_fields_are_personal = True
     _personal_fields = frozenset({"dob", "first_name", "id_number", "last_name"})
 
     status: CheckStatus
@@ -311,6 +346,7 @@ class IdNumberReport(StripeObject):
 class PhoneReport(StripeObject):
     """Result of the phone check."""
 
+    _unknown_fields_are_personal = True
     _personal_fields = frozenset({"phone"})
 
     status: CheckStatus

@@ -1,0 +1,122 @@
+"""How the tasks behave inside Prefect: idempotency keys, retries and cache keys.
+
+Idempotency keys inside a run
+-----------------------------
+A POST made by a task carries a key derived from what survives both task retries and
+flow retries (measured in NOTES.md):
+
+* the flow run id (the task run id for a task run outside any flow),
+* the task's ``task_key`` (its function),
+* the call's position among the calls of that task in the flow run (Prefect's
+  ``dynamic_key``: 0 for the first call, 1 for the second, ... counted again from 0 on
+  every flow-run attempt, so a retried flow makes the same calls with the same keys),
+* the operation and a canonical form of its parameters.
+
+So a task retried after a lost response, or a whole flow run retried, sends the key of
+the first attempt and Stripe answers with the first answer: no second session. Two
+identical creates in one flow run are two calls, at two positions: two sessions. A
+caller-supplied ``idempotency_key`` (a business key such as ``verify:{user_id}``) wins.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from prefect.cache_policies import INPUTS, RUN_ID, TASK_SOURCE, CachePolicy
+from prefect.client.schemas.objects import State, TaskRun
+from prefect.context import TaskRunContext
+from pydantic import BaseModel
+
+from prefect_stripe_identity._base_client import is_retryable_error
+from prefect_stripe_identity.credentials import StripeIdentityCredentials
+
+__all__ = [
+    "STRIPE_CACHE_POLICY",
+    "canonical_params",
+    "derive_idempotency_key",
+    "retry_on_retryable_stripe_errors",
+]
+
+
+def canonical_params(params: Mapping[str, Any]) -> str:
+    """A stable text form of request parameters (key order and models do not matter)."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, BaseModel):
+            return value.model_dump(mode="json", exclude_none=True)
+        if isinstance(value, Mapping):
+            return {str(k): plain(v) for k, v in value.items() if v is not None}
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        return value
+
+    return json.dumps(plain(params), sort_keys=True, separators=(",", ":"), default=str)
+
+
+def derive_idempotency_key(operation: str, params: Mapping[str, Any]) -> str | None:
+    """The idempotency key of a POST made by the current task run (see the module
+    docstring), or ``None`` outside a task run, where the client's own key applies."""
+    context = TaskRunContext.get()
+    if context is None:
+        return None
+    task_run = context.task_run
+    run = task_run.flow_run_id or task_run.id  # the task run, outside any flow run
+    parts = (str(run), task_run.task_key, str(task_run.dynamic_key), operation)
+    material = "|".join((*parts, canonical_params(params)))
+    return f"psi-{operation}-{hashlib.sha256(material.encode()).hexdigest()[:40]}"
+
+
+def retry_on_retryable_stripe_errors(task: Any, task_run: TaskRun, state: State[Any]) -> bool:
+    """Prefect ``retry_condition_fn``: retry the task only where Stripe says a retry can
+    heal (connection errors, 409, 429, 5xx, ``Stripe-Should-Retry: true``); never a
+    400, 401, 403, 404, an idempotency error, or an error that is not Stripe's."""
+    error = state.data if isinstance(state.data, BaseException) else None
+    return error is not None and is_retryable_error(error)
+
+
+@dataclass
+class CredentialsFingerprint(CachePolicy):
+    """Keys the cache on the credentials' non-secret fingerprint and endpoint.
+
+    Prefect hashes a `SecretStr` as its mask, so two blocks with different keys would
+    share cached results; the credentials are excluded from the hashed inputs instead,
+    and this identifies them without revealing anything.
+    """
+
+    def compute_key(
+        self,
+        task_ctx: TaskRunContext,
+        inputs: dict[str, Any],
+        flow_parameters: dict[str, Any],
+        **kwargs: Any,
+    ) -> str | None:
+        credentials = inputs.get("credentials")
+        if not isinstance(credentials, StripeIdentityCredentials):
+            return None
+        return f"{credentials.fingerprint}|{credentials.api_base}"
+
+
+@dataclass
+class CallOrder(CachePolicy):
+    """Keys the cache on the call's position in the flow run (Prefect's dynamic key), so
+    two identical calls in one run stay two calls, while a retried run finds its own."""
+
+    def compute_key(
+        self,
+        task_ctx: TaskRunContext,
+        inputs: dict[str, Any],
+        flow_parameters: dict[str, Any],
+        **kwargs: Any,
+    ) -> str | None:
+        return str(task_ctx.task_run.dynamic_key) if task_ctx else None
+
+
+#: The cache policy of every task: inputs (without the credentials), the credentials'
+#: fingerprint, the task's source, the run, and the call's position in the run.
+STRIPE_CACHE_POLICY = (
+    (INPUTS - "credentials") + CredentialsFingerprint() + TASK_SOURCE + RUN_ID + CallOrder()
+)
