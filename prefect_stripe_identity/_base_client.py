@@ -40,7 +40,7 @@ from prefect_stripe_identity._exceptions import (
     RateLimitError,
     StripeIdentityError,
 )
-from prefect_stripe_identity._params import check_idempotency_key
+from prefect_stripe_identity._params import check_idempotency_key, is_header_safe
 from prefect_stripe_identity._secrets import mask_secrets, masked_key
 from prefect_stripe_identity._version import __version__
 
@@ -147,13 +147,20 @@ def _check_api_key(api_key: str | SecretStr) -> str:
             "or a restricted key (rk_…)",
             param="api_key",
         )
-    if key != key.strip():
-        raise AuthenticationError("`api_key` has leading or trailing whitespace", param="api_key")
+    if not is_header_safe(key):
+        raise AuthenticationError(
+            "`api_key` must be printable ASCII without spaces (check for a stray newline or quote)",
+            param="api_key",
+        )
     return key
 
 
 def _check_settings(max_network_retries: int, timeout: float | httpx.Timeout) -> None:
-    if not isinstance(max_network_retries, int) or max_network_retries < 0:
+    if (
+        not isinstance(max_network_retries, int)
+        or isinstance(max_network_retries, bool)
+        or max_network_retries < 0
+    ):
         raise ValueError(
             f"`max_network_retries` must be a non-negative integer, got {max_network_retries!r}"
         )
@@ -352,7 +359,7 @@ class SyncAPIClient(BaseClient[httpx.Client]):
                 try:
                     response = self._http.send(request)
                 except httpx.TransportError as exc:
-                    raise _connection_error(exc, request) from exc
+                    raise _connection_error(exc, request) from None  # its text may hold the key
                 return self._parse_response(response, cast_to)
         raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
 
@@ -388,7 +395,7 @@ class AsyncAPIClient(BaseClient[httpx.AsyncClient]):
                 try:
                     response = await self._http.send(request)
                 except httpx.TransportError as exc:
-                    raise _connection_error(exc, request) from exc
+                    raise _connection_error(exc, request) from None  # its text may hold the key
                 return self._parse_response(response, cast_to)
         raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
 

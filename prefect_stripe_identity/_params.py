@@ -119,12 +119,22 @@ def path_segment(value: str) -> str:
     return quote(value, safe="")
 
 
+def is_header_safe(value: str) -> bool:
+    """Whether ``value`` can be sent as an HTTP header value as it is (printable ASCII)."""
+    return value.isascii() and value.isprintable() and value == value.strip()
+
+
 def check_idempotency_key(value: Any) -> str | None:
     """Validate a caller-supplied idempotency key (Stripe allows up to 255 characters)."""
     if value is None:
         return None
     if not isinstance(value, str) or not value:
         raise invalid("idempotency_key", "expected a non-empty string")
+    if not is_header_safe(value):
+        raise invalid(
+            "idempotency_key",
+            "must be printable ASCII without leading or trailing spaces (it is sent as a header)",
+        )
     if len(value) > MAX_IDEMPOTENCY_KEY_LENGTH:
         raise invalid("idempotency_key", f"must be at most {MAX_IDEMPOTENCY_KEY_LENGTH} characters")
     return value

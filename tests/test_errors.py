@@ -294,14 +294,6 @@ def test_key_in_transport_error_is_masked_in_message(is_async: bool) -> None:
     assert "proxy refused" in error.message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG _base_client.py SyncAPIClient/AsyncAPIClient.request: `raise "
-        "_connection_error(exc, request) from exc` chains the raw httpx error, whose text "
-        "still holds the key, so any logged traceback (Prefect logs them) shows it"
-    ),
-)
 def test_key_in_transport_error_is_not_in_the_traceback(is_async: bool) -> None:
     def respond(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError(
@@ -413,13 +405,6 @@ def test_bad_max_network_retries(is_async: bool, retries: Any) -> None:
         make_client(is_async, Server(stripe_error(500)), max_network_retries=retries)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG _base_client.py _check_settings: isinstance(True, int) lets a bool through as "
-        "max_network_retries (True -> 1 retry), unlike `limit`, which rejects bools"
-    ),
-)
 def test_bool_max_network_retries_is_rejected(is_async: bool) -> None:
     with pytest.raises(ValueError, match="max_network_retries"):
         make_client(is_async, Server(stripe_error(500)), max_network_retries=True)
