@@ -1,0 +1,626 @@
+"""The ASGI application: routing, auth, the request pipeline, and the edge (faults, limits).
+
+Layout of a ``/v1`` request, outermost first:
+
+1. `_Edge` (plain ASGI): ``Request-Id``, counters, latency, rate limits and injected
+   faults. It sits outside Starlette so it can drop a connection (see `_abort`).
+2. Starlette routes: auth, body/query decoding, validation, idempotency, then the
+   operation on `Emulator` (``_state``), all under the emulator lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+from starlette.types import Message, Receive, Scope, Send
+
+from prefect_stripe_identity.emulator import _page, _validation
+from prefect_stripe_identity.emulator._config import EmulatorConfig
+from prefect_stripe_identity.emulator._errors import StripeAPIError, invalid
+from prefect_stripe_identity.emulator._faults import (
+    FaultInjector,
+    RateLimiter,
+    fault_error,
+    rate_limit_error,
+)
+from prefect_stripe_identity.emulator._forms import decode, parse_pairs
+from prefect_stripe_identity.emulator._idempotency import (
+    IdempotencyStore,
+    StoredResponse,
+    check_key,
+    fingerprint,
+    scope_key,
+)
+from prefect_stripe_identity.emulator._state import (
+    REPORT_EXPANDS,
+    SESSION_EXPAND_PATHS,
+    Emulator,
+    RequestContext,
+    check_expand,
+    dumps,
+    new_id,
+    public,
+)
+from prefect_stripe_identity.emulator._webhooks import WebhookDispatcher
+
+FORM = "application/x-www-form-urlencoded"
+_SESSIONS = "/v1/identity/verification_sessions"
+_REPORTS = "/v1/identity/verification_reports"
+_EVENTS = "/v1/events"
+
+
+class ConnectionDropped(Exception):
+    """Raised in-process where a real server would drop the connection (injected fault)."""
+
+
+@dataclass(frozen=True)
+class _Call:
+    """What a handler knows about the request it serves."""
+
+    params: dict[str, Any]
+    ctx: RequestContext
+    base_url: str
+
+
+Handler = Callable[[_Call], Any]
+
+
+class EmulatorApp:
+    """The emulator as an ASGI app. ``emulator`` is the state behind it (for tests)."""
+
+    def __init__(self, config: EmulatorConfig) -> None:
+        self.config = config
+        self.dispatcher: WebhookDispatcher | None = None
+        self.emulator = Emulator(config, on_event=self._deliver)
+        if config.webhook_url and config.webhook_secret:
+            self.dispatcher = WebhookDispatcher(
+                config.webhook_url,
+                config.webhook_secret,
+                on_result=self.emulator.webhook_result,
+                on_failed_attempt=self._count_failed_attempt,
+                max_attempts=config.webhook_max_attempts,
+                backoff_seconds=config.webhook_backoff_seconds,
+                max_backoff_seconds=config.webhook_max_backoff_seconds,
+                timeout_seconds=config.webhook_timeout_seconds,
+                transport=config.webhook_transport,
+            )
+        self.idempotency = IdempotencyStore(self.emulator.store)
+        self.rate_limiter = (
+            RateLimiter(config.rate_limit, config.clock.now) if config.rate_limit else None
+        )
+        self.faults = FaultInjector(config.fault_rate, config.fault_kinds, config.fault_seed)
+        self.starlette = Starlette(routes=self._routes(), lifespan=self._lifespan)
+
+    # --- lifecycle of the app ---------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
+        ticker = asyncio.create_task(self._tick()) if self.config.tick_seconds > 0 else None
+        try:
+            yield
+        finally:
+            if ticker is not None:
+                ticker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await ticker
+
+    async def _tick(self) -> None:
+        # Due transitions are applied on every request anyway; ticking makes them (and
+        # their webhooks) happen on time when nobody is asking.
+        while True:
+            await asyncio.sleep(self.config.tick_seconds)
+            with self.emulator.lock:
+                self.emulator.advance_due()
+
+    def close(self) -> None:
+        """Stop webhook delivery and close the state file."""
+        if self.dispatcher is not None:
+            self.dispatcher.stop()
+        with self.emulator.lock:
+            self.emulator.store.close()
+
+    def _deliver(self, event: dict[str, Any]) -> None:
+        if self.dispatcher is not None:
+            self.dispatcher.enqueue(event, dumps(event))
+
+    def _count_failed_attempt(self) -> None:
+        with self.emulator.lock:
+            self.emulator.stats["webhook_attempts_failed"] += 1
+
+    # --- the edge: ids, counters, latency, limits, faults ----------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """ASGI entry point."""
+        if scope["type"] != "http":
+            await self.starlette(scope, receive, send)
+            return
+        request_id = new_id("req", 14)
+        scope["emulator.request_id"] = request_id
+        path: str = scope["path"]
+        stamped = _with_headers(send, {"request-id": request_id})
+        if not path.startswith("/v1/") and path != "/v1":
+            with self.emulator.lock:
+                self.emulator.stats["control_requests"] += 1
+            await self.starlette(scope, receive, stamped)
+            return
+        with self.emulator.lock:
+            self.emulator.stats["requests"] += 1
+        if self.config.latency_ms:
+            await asyncio.sleep(self.config.latency_ms / 1000)
+        if self.rate_limiter is not None and not self.rate_limiter.allow(scope["method"]):
+            with self.emulator.lock:
+                self.emulator.stats["rate_limited"] += 1
+            await _error_response(rate_limit_error(), request_id)(scope, receive, stamped)
+            return
+        fault = self.faults.roll()
+        if fault is None:
+            await self.starlette(scope, receive, stamped)
+            return
+        with self.emulator.lock:
+            self.emulator.stats["faults_injected"] += 1
+            by_kind = self.emulator.faults_by_kind
+            by_kind[fault] = by_kind.get(fault, 0) + 1
+        if fault == "connection_drop":
+            await _abort(send)
+        elif fault == "lost_response":
+            # The request is processed (and its idempotency record stored), then the
+            # response never reaches the client.
+            async def swallow(message: Message) -> None:
+                return None
+
+            await self.starlette(scope, receive, swallow)
+            await _abort(send)
+        else:
+            await _error_response(fault_error(fault), request_id)(scope, receive, stamped)
+
+    # --- routes -----------------------------------------------------------------------------
+
+    def _routes(self) -> list[Route]:
+        em = self.emulator
+
+        def session_out(call: _Call, record: dict[str, Any]) -> dict[str, Any]:
+            expand = check_expand(call.params.get("expand", []), SESSION_EXPAND_PATHS)
+            return em.render_session(record, expand, call.base_url)
+
+        def create(call: _Call) -> dict[str, Any]:
+            expand = check_expand(call.params.get("expand", []), SESSION_EXPAND_PATHS)
+            return em.render_session(
+                em.create_session(call.params, call.ctx), expand, call.base_url
+            )
+
+        def list_sessions(call: _Call) -> dict[str, Any]:
+            params = call.params
+            expand = check_expand(params.get("expand", []), SESSION_EXPAND_PATHS, "data.")
+            filters = {
+                k: params[k]
+                for k in (
+                    "status",
+                    "client_reference_id",
+                    "related_customer",
+                    "related_customer_account",
+                )
+                if k in params
+            }
+
+            def keep(obj: dict[str, Any]) -> bool:
+                return all(obj.get(k) == v for k, v in filters.items())
+
+            data, has_more = em.page(em.store.sessions, "verification_session", params, keep)
+            return _list(
+                [em.render_session(obj, expand, call.base_url) for obj in data],
+                has_more,
+                _SESSIONS,
+            )
+
+        def list_reports(call: _Call) -> dict[str, Any]:
+            params = call.params
+            expand = check_expand(params.get("expand", []), REPORT_EXPANDS, "data.")
+            filters = {
+                k: params[k]
+                for k in ("client_reference_id", "type", "verification_session")
+                if k in params
+            }
+
+            def keep(obj: dict[str, Any]) -> bool:
+                return all(obj.get(k) == v for k, v in filters.items())
+
+            data, has_more = em.page(em.store.reports, "identity.verification_report", params, keep)
+            return _list([em.render_report(obj, expand) for obj in data], has_more, _REPORTS)
+
+        def list_events(call: _Call) -> dict[str, Any]:
+            params = call.params
+            check_expand(params.get("expand", []), frozenset(), "data.")
+            if "type" in params and "types" in params:
+                raise invalid(
+                    "You may pass either `type` or `types`, but not both.",
+                    param="types",
+                    code="parameters_exclusive",
+                )
+            patterns = params.get("types") or ([params["type"]] if "type" in params else [])
+            success = params.get("delivery_success")
+
+            def keep(obj: dict[str, Any]) -> bool:
+                if patterns and not any(_type_matches(p, obj["type"]) for p in patterns):
+                    return False
+                return success is None or obj["_emu"]["delivered"] == success
+
+            data, has_more = em.page(em.store.events, "event", params, keep)
+            return _list([public(obj) for obj in data], has_more, _EVENTS)
+
+        def session_get(call: _Call, session_id: str) -> dict[str, Any]:
+            return session_out(call, em.retrieve_session(session_id))
+
+        def session_update(call: _Call, session_id: str) -> dict[str, Any]:
+            return session_out(call, em.update_session(session_id, call.params, call.ctx))
+
+        def session_cancel(call: _Call, session_id: str) -> dict[str, Any]:
+            return session_out(call, em.cancel_session(session_id, call.ctx))
+
+        def session_redact(call: _Call, session_id: str) -> dict[str, Any]:
+            return session_out(call, em.redact_session(session_id, call.ctx))
+
+        def report_get(call: _Call, report_id: str) -> dict[str, Any]:
+            expand = check_expand(call.params.get("expand", []), REPORT_EXPANDS)
+            return em.render_report(em.retrieve_report(report_id), expand)
+
+        def event_get(call: _Call, event_id: str) -> dict[str, Any]:
+            check_expand(call.params.get("expand", []), frozenset())
+            return public(em.retrieve_event(event_id))
+
+        v = _validation
+        api: list[tuple[str, str, Any, v.Operation]] = [
+            (_SESSIONS, "POST", create, v.CREATE_SESSION),
+            (_SESSIONS, "GET", list_sessions, v.LIST_SESSIONS),
+            (_SESSIONS + "/{id}", "GET", session_get, v.EXPAND_ONLY),
+            (_SESSIONS + "/{id}", "POST", session_update, v.UPDATE_SESSION),
+            (_SESSIONS + "/{id}/cancel", "POST", session_cancel, v.EXPAND_ONLY),
+            (_SESSIONS + "/{id}/redact", "POST", session_redact, v.EXPAND_ONLY),
+            (_REPORTS, "GET", list_reports, v.LIST_REPORTS),
+            (_REPORTS + "/{id}", "GET", report_get, v.EXPAND_ONLY),
+            (_EVENTS, "GET", list_events, v.LIST_EVENTS),
+            (_EVENTS + "/{id}", "GET", event_get, v.EXPAND_ONLY),
+        ]
+        routes = [
+            Route(path, self._endpoint(fn, op), methods=[method]) for path, method, fn, op in api
+        ]
+        routes += [
+            Route("/_emulator/health", self._health, methods=["GET"]),
+            Route("/_emulator/stats", self._stats, methods=["GET"]),
+            Route("/_emulator/reset", self._reset, methods=["POST"]),
+            Route("/_emulator/seed", self._seed, methods=["POST"]),
+            Route("/_emulator/verification_sessions/{id}/submit", self._submit, methods=["POST"]),
+            Route("/_emulator/verify/{id}", self._verify_page, methods=["GET"]),
+            Route("/_emulator/verify/{id}", self._verify_submit, methods=["POST"]),
+            # Anything else: Stripe's answer to an unknown URL (also for a wrong method).
+            Route("/{path:path}", self._unrecognized, methods=_ALL_METHODS),
+        ]
+        return routes
+
+    def _endpoint(
+        self, fn: Callable[..., Any], op: _validation.Operation
+    ) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            return await self._execute(request, fn, op)
+
+        return endpoint
+
+    # --- the request pipeline ---------------------------------------------------------------
+
+    async def _execute(
+        self, request: Request, fn: Callable[..., Any], op: _validation.Operation
+    ) -> Response:
+        request_id: str = request.scope["emulator.request_id"]
+        headers = {
+            "Stripe-Version": request.headers.get("stripe-version") or self.config.stripe_version
+        }
+        try:
+            api_key = _authenticate(request)
+            if request.method == "POST":
+                raw = await request.body()
+                content_type = request.headers.get("content-type", "").split(";")[0].strip()
+                if raw and content_type.lower() != FORM:
+                    raise StripeAPIError(
+                        400,
+                        "Invalid request (check that your POST content type is "
+                        "application/x-www-form-urlencoded). If you have any questions, we "
+                        "can help at https://support.stripe.com/.",
+                        stored=False,
+                    )
+                pairs = parse_pairs(raw.decode("utf-8", errors="replace"))
+            else:
+                pairs = parse_pairs(request.url.query)
+        except StripeAPIError as exc:
+            return _error_response(exc, request_id, headers)
+        idempotency_key = (
+            request.headers.get("idempotency-key") if request.method == "POST" else None
+        )
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
+        ctx = RequestContext(request_id, idempotency_key)
+        object_id = request.path_params.get("id")
+        em = self.emulator
+        with em.lock:
+            em.advance_due()
+            now = em.now()
+            record_key = print_ = None
+            try:
+                if idempotency_key:
+                    check_key(idempotency_key)
+                    record_key = scope_key(
+                        api_key, request.headers.get("stripe-account"), idempotency_key
+                    )
+                    print_ = fingerprint(request.method, request.url.path, pairs)
+                    stored = self.idempotency.lookup(record_key, print_, idempotency_key, now)
+                    if stored is not None:
+                        em.stats["idempotent_replays"] += 1
+                        return Response(
+                            stored.body,
+                            stored.status,
+                            {
+                                **stored.headers,
+                                **headers,
+                                "Idempotent-Replayed": "true",
+                            },
+                            media_type="application/json",
+                        )
+                params = _validation.validate(decode(pairs), op)
+                call = _Call(params, ctx, str(request.base_url))
+                result = fn(call) if object_id is None else fn(call, object_id)
+                status, body, keep = 200, dumps(result), True
+                extra: dict[str, str] = {}
+            except StripeAPIError as exc:
+                status, body, keep, extra = (
+                    exc.status,
+                    dumps(exc.body(request_id)),
+                    exc.stored,
+                    (exc.headers),
+                )
+            if record_key is not None and print_ is not None and keep:
+                self.idempotency.save(
+                    record_key,
+                    print_,
+                    StoredResponse(status, body, {**extra, "Original-Request": request_id}),
+                    now,
+                )
+        return Response(body, status, {**extra, **headers}, media_type="application/json")
+
+    async def _unrecognized(self, request: Request) -> Response:
+        request_id: str = request.scope["emulator.request_id"]
+        if not request.url.path.startswith("/v1"):
+            return _json(
+                {
+                    "error": {
+                        "type": "invalid_request_error",
+                        "message": "Unknown emulator endpoint.",
+                    }
+                },
+                404,
+            )
+        error = StripeAPIError(
+            404,
+            f"Unrecognized request URL ({request.method}: {request.url.path}). Please see "
+            "https://stripe.com/docs or we can help at https://support.stripe.com/.",
+        )
+        return _error_response(error, request_id)
+
+    # --- test controls ----------------------------------------------------------------------
+
+    async def _control_params(self, request: Request, op: _validation.Operation) -> dict[str, Any]:
+        pairs = parse_pairs(request.url.query)
+        raw = await request.body()
+        if raw:
+            pairs += parse_pairs(raw.decode("utf-8", errors="replace"))
+        return _validation.validate(decode(pairs), op)
+
+    async def _health(self, request: Request) -> Response:
+        return _json(
+            {"status": "ok", "livemode": False, "stripe_version": self.config.stripe_version}
+        )
+
+    async def _stats(self, request: Request) -> Response:
+        with self.emulator.lock:
+            stats = self.emulator.snapshot_stats()
+        stats["webhooks_pending"] = self.dispatcher.pending() if self.dispatcher else 0
+        return _json(stats)
+
+    async def _reset(self, request: Request) -> Response:
+        with self.emulator.lock:
+            self.emulator.reset()
+        return _json({"reset": True})
+
+    async def _seed(self, request: Request) -> Response:
+        request_id: str = request.scope["emulator.request_id"]
+        try:
+            params = await self._control_params(request, _validation.SEED)
+        except StripeAPIError as exc:
+            return _error_response(exc, request_id)
+        status = params.get("status", "requires_input")
+        with self.emulator.lock:
+            created = int(self.emulator.now() - params.get("age_days", 0) * 86400)
+            ids = self.emulator.seed(
+                params["count"],
+                status,
+                params.get("age_days", 0),
+                params.get("type", "document"),
+            )
+        return _json({"count": len(ids), "status": status, "created": created, "ids": ids})
+
+    async def _submit(self, request: Request) -> Response:
+        request_id: str = request.scope["emulator.request_id"]
+        em = self.emulator
+        try:
+            params = await self._control_params(request, _validation.SUBMIT)
+            with em.lock:
+                em.advance_due()
+                record = em.submit(
+                    request.path_params["id"],
+                    params["outcome"],
+                    params.get("error_code"),
+                    RequestContext(request_id, None),
+                )
+                body = em.render_session(record, set(), str(request.base_url))
+        except StripeAPIError as exc:
+            return _error_response(exc, request_id)
+        return _json(body)
+
+    async def _verify_page(self, request: Request) -> Response:
+        em = self.emulator
+        token = request.query_params.get("token", "")
+        with em.lock:
+            em.advance_due()
+            record = em.store.sessions.get(request.path_params["id"])
+            valid = (
+                record is not None
+                and record["status"] == "requires_input"
+                and record.get("redaction") is None
+                and bool(token)
+                and record["_emu"].get("token") == token
+            )
+            session = public(record) if record is not None and valid else None
+        if session is None:
+            return HTMLResponse(_page.not_found_page(), 404)
+        return HTMLResponse(_page.verify_page(session, token))
+
+    async def _verify_submit(self, request: Request) -> Response:
+        em = self.emulator
+        form = parse_pairs((await request.body()).decode("utf-8", errors="replace"))
+        fields: Mapping[str, str] = dict(form)
+        outcome = fields.get("outcome")
+        error_code = fields.get("error_code") if outcome == "unverified" else None
+        if outcome not in ("verified", "unverified") or (
+            error_code is not None and error_code not in _validation.LAST_ERROR_CODES
+        ):
+            return HTMLResponse(_page.not_found_page(), 400)
+        try:
+            with em.lock:
+                em.advance_due()
+                record = em.submit(
+                    request.path_params["id"],
+                    outcome,
+                    error_code,
+                    RequestContext(request.scope["emulator.request_id"], None),
+                    token=fields.get("token", ""),
+                )
+                session = public(record)
+                return_url = record["_emu"].get("return_url")
+        except StripeAPIError:
+            return HTMLResponse(_page.not_found_page(), 404)
+        if return_url:
+            return RedirectResponse(return_url, 303)
+        return HTMLResponse(_page.done_page(session))
+
+
+_ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+
+
+def create_app(config: EmulatorConfig | None = None) -> EmulatorApp:
+    """Build the emulator ASGI app (``config`` defaults to `EmulatorConfig()`)."""
+    return EmulatorApp(config or EmulatorConfig())
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+
+def _list(data: list[dict[str, Any]], has_more: bool, url: str) -> dict[str, Any]:
+    return {"object": "list", "data": data, "has_more": has_more, "url": url}
+
+
+def _type_matches(pattern: str, event_type: str) -> bool:
+    # Stripe accepts a trailing wildcard (``identity.verification_session.*``).
+    if pattern.endswith("*"):
+        return event_type.startswith(pattern[:-1])
+    return pattern == event_type
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(dumps(body), status, media_type="application/json")
+
+
+def _error_response(
+    error: StripeAPIError, request_id: str, headers: Mapping[str, str] | None = None
+) -> Response:
+    extra = dict(error.headers)
+    if error.status == 401:
+        extra["WWW-Authenticate"] = 'Basic realm="Stripe"'
+    return Response(
+        dumps(error.body(request_id)),
+        error.status,
+        {**extra, **(headers or {})},
+        media_type="application/json",
+    )
+
+
+def _mask(key: str) -> str:
+    # Never echo a key: show its kind and last four characters at most.
+    prefix = next(
+        (p for p in ("sk_test_", "rk_test_", "sk_live_", "rk_live_") if key.startswith(p)), ""
+    )
+    tail = key[-4:] if len(key) >= len(prefix) + 12 else ""
+    return f"{prefix}{'*' * 8}{tail}"
+
+
+def _authenticate(request: Request) -> str:
+    """The API key of the request (Bearer, or basic auth with the key as user)."""
+    header = request.headers.get("authorization", "").strip()
+    if not header:
+        raise StripeAPIError(
+            401,
+            "You did not provide an API key. You need to provide your API key in the "
+            "Authorization header, using Bearer auth (e.g. 'Authorization: Bearer "
+            "YOUR_SECRET_KEY').",
+        )
+    scheme, _, value = header.partition(" ")
+    key = ""
+    if scheme.lower() == "bearer":
+        key = value.strip()
+    elif scheme.lower() == "basic":
+        try:
+            key = base64.b64decode(value.strip(), validate=True).decode().split(":", 1)[0]
+        except (binascii.Error, UnicodeDecodeError):
+            key = ""
+    if key.startswith(("sk_live_", "rk_live_")):
+        raise StripeAPIError(
+            401,
+            "This is a test-mode emulator of Stripe: live keys are not accepted. Use a "
+            "sk_test_ or rk_test_ key.",
+        )
+    if not key.startswith(("sk_test_", "rk_test_")) or len(key) <= len("sk_test_"):
+        raise StripeAPIError(401, f"Invalid API Key provided: {_mask(key)}")
+    return key
+
+
+def _with_headers(send: Send, headers: Mapping[str, str]) -> Send:
+    encoded = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), *encoded]}
+        await send(message)
+
+    return wrapped
+
+
+async def _abort(send: Send) -> None:
+    """Drop the client's connection without a response.
+
+    Under uvicorn, ``send`` is a bound method of the request cycle, which holds the socket's
+    transport: aborting it is what a crashed proxy looks like to the client. In-process
+    (``httpx.ASGITransport``) there is no socket, so the client gets an exception instead.
+    """
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    if transport is None or not hasattr(transport, "abort"):
+        raise ConnectionDropped("connection dropped by the emulator (injected fault)")
+    transport.abort()
+    # Let the server notice the disconnect, so it does not try to answer a 500.
+    for _ in range(3):
+        await asyncio.sleep(0)

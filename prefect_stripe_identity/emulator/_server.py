@@ -1,0 +1,105 @@
+"""Running the emulator as a real HTTP server: in a background thread, or in the foreground."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from types import TracebackType
+
+import uvicorn
+
+from prefect_stripe_identity.emulator._app import EmulatorApp, create_app
+from prefect_stripe_identity.emulator._config import EmulatorConfig
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class EmulatorServer:
+    """The emulator on a real port, served by uvicorn in a background thread.
+
+    >>> with EmulatorServer() as server:          # a free port on 127.0.0.1
+    ...     client = StripeIdentityClient(api_key="sk_test_x", api_base=server.url)
+
+    ``port=0`` (the default) picks a free port. Binds to loopback unless told otherwise.
+    """
+
+    def __init__(
+        self,
+        config: EmulatorConfig | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        log_level: str = "warning",
+    ) -> None:
+        self.config = config or EmulatorConfig()
+        self.host = host
+        self.port = port or _free_port(host)
+        self.app: EmulatorApp = create_app(self.config)
+        self._server = uvicorn.Server(
+            uvicorn.Config(
+                self.app,
+                host=host,
+                port=self.port,
+                log_level=log_level,
+                lifespan="on",
+                access_log=False,
+            )
+        )
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """The base URL, e.g. ``http://127.0.0.1:12111``."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def start(self, timeout: float = 10.0) -> EmulatorServer:
+        """Start serving in a daemon thread; returns once the port accepts connections."""
+        self._thread = threading.Thread(target=self._server.run, name="emulator", daemon=True)
+        self._thread.start()
+        ready = threading.Event()
+
+        def wait() -> None:
+            while (
+                not self._server.started and self._thread is not None and (self._thread.is_alive())
+            ):
+                ready.wait(0.01)
+            ready.set()
+
+        wait()
+        if not self._server.started:
+            raise RuntimeError(f"the emulator could not start on {self.url}")
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop serving and release the state file and the webhook thread."""
+        self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        self.app.close()
+
+    def __enter__(self) -> EmulatorServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def serve(config: EmulatorConfig, host: str = "127.0.0.1", port: int = 12111) -> None:
+    """Serve in the foreground until interrupted (the CLI)."""
+    app = create_app(config)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="info", lifespan="on")
+    finally:
+        app.close()
