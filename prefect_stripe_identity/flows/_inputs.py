@@ -1,0 +1,29 @@
+"""What a waiting `verify_identity` flow run receives when it is resumed.
+
+The flow writes its own flow run id into the session's metadata under
+`FLOW_RUN_METADATA_KEY`, pauses with ``wait_for_input=VerificationSessionUpdate``, and the
+webhook receiver resumes it with the session's new state. Nothing here is secret.
+"""
+
+from __future__ import annotations
+
+from prefect.input import RunInput
+
+__all__ = ["FLOW_RUN_METADATA_KEY", "RETENTION_METADATA_KEY", "VerificationSessionUpdate"]
+
+#: Session metadata key naming the flow run that waits on the session.
+FLOW_RUN_METADATA_KEY = "prefect_flow_run_id"
+#: Session metadata key holding when the session's data must be redacted (unix seconds).
+RETENTION_METADATA_KEY = "retention_until"
+
+
+class VerificationSessionUpdate(RunInput):
+    """A session's new state, as a webhook event told it."""
+
+    session_id: str
+    status: str
+    stripe_event_id: str | None = None
+    #: When Stripe created the event (unix seconds): older updates never move a flow back.
+    event_created: int | None = None
+    last_error_code: str | None = None
+    report_id: str | None = None
