@@ -718,3 +718,20 @@ async def test_async_auto_paging_matches_sync() -> None:
         async_ids = [r.id async for r in page.auto_paging_iter()]
     assert sync_ids == async_ids == ["vr_1", "vr_2", "vr_3"]
     assert [_normalised(s) for s in sync_rec.sent] == [_normalised(s) for s in async_rec.sent]
+
+
+@pytest.mark.parametrize("session_id", ["vs_1AbcDEF", "vs_1a-b.c~d_e", "vs_ü1", "vs_1%2F"])
+def test_ids_are_quoted_in_the_path_as_the_sdk_quotes_them(session_id: str) -> None:
+    case = Case(
+        "retrieve",
+        "verification_sessions",
+        "retrieve",
+        (session_id,),
+        {},
+        {},
+        "GET",
+        "",
+    )
+    ours, sdk, _, _ = _send_both(case, None)
+    assert ours.raw_path == sdk.raw_path
+    assert ours.path == sdk.path == f"/v1/identity/verification_sessions/{session_id}"
