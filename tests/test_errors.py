@@ -386,7 +386,14 @@ def test_error_from_a_response_survives_pickle(is_async: bool) -> None:
 
 @pytest.mark.parametrize(
     "api_key",
-    ["", "   ", "pk_test_Publishable123", "pk_live_Publishable123", " sk_test_padded123 "],
+    [
+        "",
+        "   ",
+        "pk_test_Publishable123",
+        "pk_live_Publishable123",
+        " sk_test_padded123 ",
+        "sk_test_newline123\n",
+    ],
 )
 def test_bad_api_key_fails_before_any_request(is_async: bool, api_key: str) -> None:
     server = Server(stripe_error(500))

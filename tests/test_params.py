@@ -243,7 +243,7 @@ def test_bad_ids_are_rejected(h: Harness, method: str, param: str, bad_id: Any) 
 
 
 @pytest.mark.parametrize("method", [CREATE, "verification_sessions.cancel"])
-@pytest.mark.parametrize("key", ["k" * 256, "", 42])
+@pytest.mark.parametrize("key", ["k" * 256, "", 42, " padded", "line\nbreak", "tab\tkey", "clé"])
 def test_bad_idempotency_key(h: Harness, method: str, key: Any) -> None:
     args = () if method == CREATE else ("vs_123",)
     kwargs = {"type": "document"} if method == CREATE else {}
@@ -396,8 +396,8 @@ def _invalid_metadata(draw: st.DrawFn) -> dict[Any, Any]:
     if kind == "long_value":
         value = draw(st.text(min_size=METADATA_MAX_VALUE_LENGTH + 1, max_size=600))
         return {**base, "long": value}
-    value = draw(st.one_of(st.integers(), st.floats(), st.booleans(), st.lists(st.text())))
-    return {**base, "bad": value}
+    bad = draw(st.one_of(st.integers(), st.floats(), st.booleans(), st.lists(st.text())))
+    return {**base, "bad": bad}
 
 
 def _sent_metadata(form: list[tuple[str, str]]) -> dict[str, str]:
