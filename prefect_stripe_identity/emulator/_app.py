@@ -591,8 +591,8 @@ def _authenticate(request: Request) -> str:
     if key.startswith(("sk_live_", "rk_live_")):
         raise StripeAPIError(
             401,
-            "This is a test-mode emulator of Stripe: live keys are not accepted. Use a "
-            "sk_test_ or rk_test_ key.",
+            "This emulator runs in test mode only: live keys (sk_live_, rk_live_) are not "
+            "accepted. Use a sk_test_ or rk_test_ key.",
         )
     if not key.startswith(("sk_test_", "rk_test_")) or len(key) <= len("sk_test_"):
         raise StripeAPIError(401, f"Invalid API Key provided: {_mask(key)}")

@@ -1,0 +1,24 @@
+"""Constants and helpers shared by the emulator tests (importable: conftest is not)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+API_KEY = "sk_test_emulator_tests_0001"
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
+SPEC_PATH = (
+    Path(__file__).resolve().parents[2] / ".." / "shared" / "stripe" / "identity-openapi.json"
+)
+SESSIONS = "/v1/identity/verification_sessions"
+REPORTS = "/v1/identity/verification_reports"
+
+
+async def create_session(client: httpx.AsyncClient, **data: str) -> dict[str, Any]:
+    """POST a session and return its JSON (asserting success)."""
+    response = await client.post(SESSIONS, data={"type": "document", **data})
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
