@@ -84,7 +84,7 @@ class CredentialsFingerprint(CachePolicy):
 
     Prefect hashes a `SecretStr` as its mask, so two blocks with different keys would
     share cached results; the credentials are excluded from the hashed inputs instead,
-    and this identifies them without revealing anything.
+    and this part identifies them.
     """
 
     def compute_key(
@@ -97,7 +97,10 @@ class CredentialsFingerprint(CachePolicy):
         credentials = inputs.get("credentials")
         if not isinstance(credentials, StripeIdentityCredentials):
             return None
-        return f"{credentials.fingerprint}|{credentials.api_base}"
+        # The fingerprint alone (mode and last four) may collide between two keys; a digest
+        # of the key cannot, and reveals nothing: Prefect hashes this part into the cache key.
+        digest = hashlib.sha256(credentials.api_key.get_secret_value().encode()).hexdigest()
+        return f"{credentials.fingerprint}|{credentials.api_base}|{digest}"
 
 
 @dataclass

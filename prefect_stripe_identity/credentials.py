@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from prefect.blocks.abstract import CredentialsBlock
-from pydantic import Field, SecretStr, field_validator
+from pydantic import ConfigDict, Field, SecretStr, field_validator
 
 from prefect_stripe_identity._base_client import (
     DEFAULT_API_BASE,
@@ -36,6 +36,9 @@ class StripeIdentityCredentials(CredentialsBlock):
             session = client.verification_sessions.create(type="document")
         ```
     """
+
+    # A rejected key must not be echoed back by pydantic's error message.
+    model_config = ConfigDict(hide_input_in_errors=True)
 
     _block_type_name = "Stripe Identity Credentials"
     _block_type_slug = "stripe-identity-credentials"

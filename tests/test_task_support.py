@@ -184,6 +184,9 @@ def test_cache_keys_never_collide_across_credentials() -> None:
     second = StripeIdentityCredentials(api_key="sk_test_bbbbbbbb2222")
     same_as_first = StripeIdentityCredentials(api_key="sk_test_aaaaaaaa1111")
     assert cache_key(first, run) != cache_key(second, run)
+    same_last_four = StripeIdentityCredentials(api_key="sk_test_cccccccc1111")
+    assert same_last_four.fingerprint == first.fingerprint
+    assert cache_key(first, run) != cache_key(same_last_four, run)
     assert cache_key(first, run) == cache_key(same_as_first, run)
     assert cache_key(first, run, "0") != cache_key(first, run, "1")  # call order
     assert cache_key(first, run) != cache_key(first, uuid.uuid4())  # run
