@@ -13,6 +13,7 @@ import email.utils
 import logging
 import platform
 import random
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -40,7 +41,7 @@ from prefect_stripe_identity._exceptions import (
     RateLimitError,
     StripeIdentityError,
 )
-from prefect_stripe_identity._params import check_idempotency_key, is_header_safe
+from prefect_stripe_identity._params import check_idempotency_key
 from prefect_stripe_identity._secrets import mask_secrets, masked_key
 from prefect_stripe_identity._version import __version__
 
@@ -134,6 +135,9 @@ def _new_idempotency_key() -> str:
     return f"psi-{uuid.uuid4()}"
 
 
+_API_KEY_CHARACTERS = re.compile(r"[A-Za-z0-9_]+")
+
+
 def _check_api_key(api_key: str | SecretStr) -> str:
     key = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key
     if not isinstance(key, str) or not key.strip():
@@ -147,9 +151,10 @@ def _check_api_key(api_key: str | SecretStr) -> str:
             "or a restricted key (rk_…)",
             param="api_key",
         )
-    if not is_header_safe(key):
+    if not _API_KEY_CHARACTERS.fullmatch(key):
         raise AuthenticationError(
-            "`api_key` must be printable ASCII without spaces (check for a stray newline or quote)",
+            "`api_key` may hold only letters, digits and underscores "
+            "(check for a stray space, newline or quote)",
             param="api_key",
         )
     return key
