@@ -1,0 +1,215 @@
+"""The ``prefect-stripe-identity`` console script.
+
+Subcommands register themselves in `_build_parser`; today that is ``emulator``. Later
+subcommands (``demo``, ``webhooks serve``) get their own ``_add_<name>`` function there.
+Errors reach the user as one line on stderr and exit code 2, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import errno
+import os
+import socket
+import sys
+from collections.abc import Callable, Sequence
+from typing import NoReturn
+
+PROG = "prefect-stripe-identity"
+
+
+class UsageError(Exception):
+    """A problem with the command line or the environment: shown as one line, exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # argparse prints the whole usage; one line names the problem well enough.
+        raise UsageError(message)
+
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
+    return value
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise argparse.ArgumentTypeError(f"not a TCP port: {text!r}")
+    return int(text)
+
+
+# --- emulator ----------------------------------------------------------------------------
+
+
+def _add_emulator(subparsers: argparse._SubParsersAction[_Parser]) -> None:
+    parser = subparsers.add_parser(
+        "emulator",
+        help="run the Stripe Identity emulator (test mode) as an HTTP server",
+        description="Serve a stateful, test-mode Stripe Identity API on this machine.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
+    parser.add_argument("--port", type=_port, default=12111, help="port (default: 12111)")
+    parser.add_argument(
+        "--auto-outcome",
+        choices=("verified", "unverified", "none"),
+        default="none",
+        help="complete every new session by itself with this outcome",
+    )
+    parser.add_argument(
+        "--auto-submit-seconds",
+        type=_positive_float,
+        default=1.0,
+        metavar="S",
+        help="with --auto-outcome: seconds before a new session is submitted (default 1)",
+    )
+    parser.add_argument(
+        "--processing-seconds",
+        type=_positive_float,
+        default=2.0,
+        metavar="S",
+        help="how long a submitted session stays processing (default 2)",
+    )
+    parser.add_argument(
+        "--redaction-seconds",
+        type=_positive_float,
+        default=3.0,
+        metavar="S",
+        help="how long redaction stays processing; 0 = at once (default 3)",
+    )
+    parser.add_argument(
+        "--rate-limit",
+        type=_positive_float,
+        default=None,
+        metavar="OPS_PER_S",
+        help="read and write operations per second (separately); default unlimited",
+    )
+    parser.add_argument(
+        "--fault-rate",
+        type=_positive_float,
+        default=0.0,
+        metavar="P",
+        help="probability (0..1) that a /v1 request meets a fault",
+    )
+    parser.add_argument(
+        "--fault-kinds",
+        default=None,
+        metavar="K1,K2",
+        help="faults to inject: 500,503,lock_timeout,connection_drop,lost_response (default all)",
+    )
+    parser.add_argument("--fault-seed", type=int, default=None, help="seed the fault dice")
+    parser.add_argument(
+        "--webhook-url", default=None, metavar="URL", help="deliver events to this endpoint"
+    )
+    parser.add_argument(
+        "--webhook-secret",
+        default=None,
+        metavar="whsec_…",
+        help="signing secret for --webhook-url (or STRIPE_WEBHOOK_SECRET)",
+    )
+    parser.add_argument(
+        "--latency-ms", type=_positive_float, default=0.0, metavar="MS", help="added latency"
+    )
+    parser.add_argument(
+        "--state-file", default=None, metavar="PATH", help="SQLite file to keep state across runs"
+    )
+    parser.add_argument(
+        "--public-url",
+        default=None,
+        metavar="URL",
+        help="base URL for hosted-page links (default: the URL a request came in on)",
+    )
+    parser.set_defaults(command=_run_emulator)
+
+
+def _run_emulator(args: argparse.Namespace) -> int:
+    from prefect_stripe_identity.emulator import FAULT_KINDS, EmulatorConfig, serve
+
+    kinds = (
+        tuple(k.strip() for k in args.fault_kinds.split(",") if k.strip())
+        if args.fault_kinds
+        else FAULT_KINDS
+    )
+    secret = args.webhook_secret or (
+        os.environ.get("STRIPE_WEBHOOK_SECRET") if args.webhook_url else None
+    )
+    if args.webhook_url and not secret:
+        raise UsageError("--webhook-url needs --webhook-secret (or STRIPE_WEBHOOK_SECRET)")
+    if secret and not args.webhook_url:
+        raise UsageError("--webhook-secret needs --webhook-url")
+    try:
+        config = EmulatorConfig(
+            auto_outcome=args.auto_outcome,
+            auto_submit_seconds=args.auto_submit_seconds,
+            processing_seconds=args.processing_seconds,
+            redaction_seconds=args.redaction_seconds,
+            rate_limit=args.rate_limit,
+            fault_rate=args.fault_rate,
+            fault_kinds=kinds,
+            fault_seed=args.fault_seed,
+            latency_ms=args.latency_ms,
+            webhook_url=args.webhook_url,
+            webhook_secret=secret,
+            state_file=args.state_file,
+            public_url=args.public_url,
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    _check_port(args.host, args.port)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"{PROG}: note: listening on {args.host}, not only on loopback", file=sys.stderr)
+    print(f"Stripe Identity emulator (test mode) on http://{args.host}:{args.port}", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        serve(config, host=args.host, port=args.port)
+    return 0
+
+
+def _check_port(host: str, port: int) -> None:
+    # uvicorn would log a traceback-like error and exit 1; say it in one line instead.
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+    except OSError as exc:
+        reason = "address already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+        raise UsageError(f"cannot listen on {host}:{port}: {reason}") from None
+
+
+# --- the parser and main -----------------------------------------------------------------
+
+
+def _build_parser() -> _Parser:
+    parser = _Parser(prog=PROG, description="Prefect integration for Stripe Identity.")
+    subparsers = parser.add_subparsers(dest="subcommand", metavar="COMMAND", parser_class=_Parser)
+    subparsers.required = True
+    _add_emulator(subparsers)
+    # Later issues add ``demo`` and ``webhooks`` here, each with its own _add_* function.
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (0 ok, 2 usage or environment error)."""
+    parser = _build_parser()
+    try:
+        args = parser.parse_args(argv)
+        command: Command = args.command
+        return command(args)
+    except UsageError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except SystemExit as exc:  # --help and --version
+        return exc.code if isinstance(exc.code, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

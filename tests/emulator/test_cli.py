@@ -1,0 +1,109 @@
+"""The ``prefect-stripe-identity emulator`` command."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from prefect_stripe_identity.cli import main
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        ([], "required"),
+        (["emulator", "--fault-kinds", "500,bogus"], "bogus"),
+        (["emulator", "--port", "99999"], "not a TCP port"),
+        (["emulator", "--fault-rate", "1.5"], "fault_rate"),
+        (["emulator", "--auto-outcome", "maybe"], "invalid choice"),
+        (["emulator", "--processing-seconds", "-1"], "negative"),
+        (["emulator", "--webhook-url", "http://127.0.0.1:1/hook"], "--webhook-secret"),
+        (["emulator", "--webhook-url", "http://x", "--webhook-secret", "nope"], "whsec_"),
+        (["nonsense"], "invalid choice"),
+    ],
+)
+def test_usage_errors_are_one_line(
+    argv: list[str],
+    fragment: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("STRIPE_WEBHOOK_SECRET", raising=False)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("prefect-stripe-identity: error:") and fragment in err
+
+
+def test_port_in_use(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["emulator", "--port", str(port)]) == 2
+    assert "cannot listen" in capsys.readouterr().err
+
+
+def test_help_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["emulator", "--help"]) == 0
+    out = capsys.readouterr().out
+    for option in (
+        "--auto-outcome",
+        "--rate-limit",
+        "--fault-kinds",
+        "--webhook-secret",
+        "--latency-ms",
+        "--state-file",
+        "--redaction-seconds",
+    ):
+        assert option in out
+
+
+def test_serves_over_http(tmp_path: object) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "prefect_stripe_identity.cli",
+            "emulator",
+            "--port",
+            str(port),
+            "--auto-outcome",
+            "verified",
+            "--auto-submit-seconds",
+            "0",
+            "--processing-seconds",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(base + "/_emulator/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, process.stderr.read() if process.stderr else ""
+            assert time.monotonic() < deadline, "the emulator did not start"
+            time.sleep(0.1)
+        created = httpx.post(
+            base + "/v1/identity/verification_sessions",
+            data={"type": "document"},
+            headers={"Authorization": "Bearer sk_test_cli"},
+        ).json()
+        assert created["status"] == "verified"  # auto outcome, no waiting
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
