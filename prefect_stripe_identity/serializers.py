@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from prefect.serializers import PickleSerializer
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from prefect_stripe_identity.models import StripeObject
 
@@ -30,10 +30,9 @@ def mask_sensitive(value: Any) -> Any:
         return tuple(mask_sensitive(item) for item in value)
     if isinstance(value, dict):
         return {key: mask_sensitive(item) for key, item in value.items()}
-    if hasattr(value, "model_copy") and hasattr(value, "model_fields"):
+    if isinstance(value, BaseModel):
         # Other pydantic models (e.g. a flow's outcome) may hold Stripe objects.
-        updates = {name: mask_sensitive(getattr(value, name)) for name in type(value).model_fields}
-        return value.model_copy(update=updates)
+        return value.model_copy(update={name: mask_sensitive(item) for name, item in value})
     return value
 
 

@@ -1,0 +1,518 @@
+"""`verify_identity`: create (or attach to) a session, wait for the person, fetch the report,
+and arrange the redaction of their data when the retention period ends."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib
+import math
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any, Literal
+
+from prefect import flow, get_run_logger
+from prefect.context import FlowRunContext
+from prefect.deployments import run_deployment
+from prefect.exceptions import ObjectNotFound
+from prefect.flow_runs import pause_flow_run
+from prefect.transactions import Transaction, get_transaction, transaction
+from pydantic import BaseModel, Field, SecretStr
+
+from prefect_stripe_identity._exceptions import InvalidRequestError, StripeIdentityError
+from prefect_stripe_identity._task_support import canonical_params
+from prefect_stripe_identity.credentials import StripeIdentityCredentials
+from prefect_stripe_identity.events import emit_session_event
+from prefect_stripe_identity.flows._inputs import (
+    FLOW_RUN_METADATA_KEY,
+    RETENTION_METADATA_KEY,
+    VerificationSessionUpdate,
+)
+from prefect_stripe_identity.models import (
+    ProvidedDetailsParams,
+    SessionOptionsParams,
+    VerificationReport,
+    VerificationSession,
+    VerifiedOutputs,
+)
+from prefect_stripe_identity.serializers import MaskingPickleSerializer
+from prefect_stripe_identity.tasks import (
+    cancel_verification_session,
+    create_verification_session,
+    retrieve_verification_report,
+    retrieve_verification_session,
+    update_verification_session,
+)
+
+__all__ = [
+    "DEFAULT_REDACTION_DEPLOYMENT",
+    "CheckResult",
+    "ProvidedDetailsInput",
+    "VerificationOutcome",
+    "verify_identity",
+]
+
+#: The per-session redaction deployment that `flows/prefect.yaml` defines.
+DEFAULT_REDACTION_DEPLOYMENT = "redact-verification-session/redact-verification-session"
+
+FINAL_STATUSES = frozenset({"verified", "canceled"})
+_ROLLBACK_SESSION = "stripe_identity_created_session_id"
+_ROLLBACK_CREDENTIALS = "stripe_identity_credentials"
+
+
+class ProvidedDetailsInput(BaseModel):
+    """The person's contact details, if known. Secret-typed, so Prefect masks them in
+    flow-run parameters."""
+
+    email: SecretStr | None = Field(default=None, description="The person's email address.")
+    phone: SecretStr | None = Field(default=None, description="The person's phone number.")
+
+    def to_params(self) -> ProvidedDetailsParams:
+        """The request parameter, with the values in clear for Stripe."""
+        return ProvidedDetailsParams(
+            email=self.email.get_secret_value() if self.email else None,
+            phone=self.phone.get_secret_value() if self.phone else None,
+        )
+
+
+class CheckResult(BaseModel):
+    """The result of one check of the verification report."""
+
+    status: str
+    error_code: str | None = None
+    error_reason: str | None = None
+
+
+class VerificationOutcome(BaseModel):
+    """What a verification came to. Holds no personal data unless asked for."""
+
+    session_id: str
+    status: str = Field(description="The session's final status.")
+    verified: bool
+    report_id: str | None = None
+    checks: dict[str, CheckResult] = Field(
+        default_factory=dict, description="Per check of the last report: status, error code."
+    )
+    last_error_code: str | None = None
+    last_error_reason: str | None = None
+    failed_attempts: list[str] = Field(
+        default_factory=list, description="Error codes of the attempts that failed, in order."
+    )
+    timed_out: bool = False
+    canceled_by_flow: bool = False
+    started_at: datetime
+    finished_at: datetime
+    duration_seconds: float
+    retention_until: datetime | None = None
+    redaction_scheduled: bool = Field(
+        default=False, description="Whether a redaction flow run is scheduled for this session."
+    )
+    verified_outputs: VerifiedOutputs | None = Field(
+        default=None, description="The person's verified data, only when asked for."
+    )
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _load_hook(path: str | None) -> Callable[[VerificationSession], Any] | None:
+    if path is None:
+        return None
+    module_name, _, attribute = path.partition(":")
+    try:
+        hook = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ValueError(
+            f"`session_ready_hook` {path!r} is not an importable 'module:function': {exc}"
+        ) from None
+    if not callable(hook):
+        raise ValueError(f"`session_ready_hook` {path!r} is not callable")
+    return hook  # type: ignore[no-any-return]
+
+
+def _check_parameters(
+    *,
+    session_id: str | None,
+    creation: dict[str, Any],
+    timeout: timedelta,
+    retention: timedelta,
+    poll_interval_seconds: float,
+    max_poll_interval_seconds: float,
+) -> None:
+    if session_id is not None:
+        given = sorted(name for name, value in creation.items() if value is not None)
+        if given:
+            raise ValueError(
+                f"`session_id` attaches to an existing session: drop {', '.join(given)}"
+            )
+    if timeout <= timedelta(0):
+        raise ValueError(f"`timeout` must be positive, got {timeout}")
+    if retention <= timedelta(0):
+        raise ValueError(f"`retention_days` must be positive, got {retention}")
+    if poll_interval_seconds <= 0 or max_poll_interval_seconds < poll_interval_seconds:
+        raise ValueError(
+            "`poll_interval_seconds` must be positive and at most `max_poll_interval_seconds`"
+        )
+
+
+def _business_key(client_reference_id: str | None, params: dict[str, Any]) -> str | None:
+    """One session per person and request: a flow started twice for the same
+    ``client_reference_id`` with the same parameters (within Stripe's 24 h) gets the
+    same session back instead of a second one."""
+    if client_reference_id is None:
+        return None
+    digest = hashlib.sha256(canonical_params(params).encode()).hexdigest()[:16]
+    return f"verify_identity:{client_reference_id}:{digest}"
+
+
+def _cancel_created_session(txn: Transaction) -> None:
+    """Rollback hook: a run that fails after creating a session cancels it, so no session
+    stays open with nobody waiting on it."""
+    session_id = txn.get(_ROLLBACK_SESSION, None)
+    credentials = txn.get(_ROLLBACK_CREDENTIALS, None)
+    if not session_id or not isinstance(credentials, StripeIdentityCredentials):
+        return
+    # A session no longer cancelable (verified, already canceled) is not orphaned.
+    with credentials.get_client() as client, contextlib.suppress(InvalidRequestError):
+        client.verification_sessions.cancel(
+            session_id, idempotency_key=f"verify_identity:rollback:{session_id}"
+        )
+
+
+# The create task of this flow, with the rollback hook (a copy: the public task stays as is).
+_create_or_roll_back = create_verification_session.with_options()
+_create_or_roll_back.on_rollback(_cancel_created_session)
+
+
+class _Watch:
+    """What the waiting loop has seen: status changes become events, failed attempts
+    (a new report with an error) are counted once each."""
+
+    def __init__(self, session: VerificationSession, flow_run_id: str | None) -> None:
+        self.flow_run_id = flow_run_id
+        self.status = str(session.status)
+        self.report_id = session.last_verification_report_id
+        self.failed_attempts: list[str] = []
+
+    def see(self, session: VerificationSession) -> bool:
+        """Record ``session``; True when it carries a failed attempt not seen before."""
+        new_failure = (
+            session.status == "requires_input"
+            and session.last_error is not None
+            and session.last_verification_report_id != self.report_id
+        )
+        if new_failure or session.status != self.status:
+            emit_session_event(session, flow_run_id=self.flow_run_id)
+        if new_failure and session.last_error is not None:
+            self.failed_attempts.append(session.last_error.code or "unknown")
+        self.status = str(session.status)
+        self.report_id = session.last_verification_report_id
+        return new_failure
+
+
+def _wait_by_polling(
+    credentials: StripeIdentityCredentials,
+    session: VerificationSession,
+    watch: _Watch,
+    *,
+    deadline: float,
+    poll_interval_seconds: float,
+    max_poll_interval_seconds: float,
+    stop_on_failure: bool,
+) -> tuple[VerificationSession, bool]:
+    interval = poll_interval_seconds
+    while str(session.status) not in FINAL_STATUSES:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return session, True
+        time.sleep(min(interval, remaining))
+        previous = session.status
+        session = retrieve_verification_session(credentials, session.id)
+        if watch.see(session) and stop_on_failure:
+            break
+        # Back off while nothing happens; look again soon once something does.
+        interval = (
+            poll_interval_seconds
+            if session.status != previous
+            else min(interval * 2, max_poll_interval_seconds)
+        )
+    return session, False
+
+
+def _wait_by_webhook(
+    credentials: StripeIdentityCredentials,
+    session: VerificationSession,
+    watch: _Watch,
+    *,
+    deadline: float,
+    pause_poll_seconds: int,
+    stop_on_failure: bool,
+) -> tuple[VerificationSession, bool]:
+    newest_event = 0
+    pauses = 0
+    while str(session.status) not in FINAL_STATUSES:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return session, True
+        pauses += 1
+        try:
+            update = pause_flow_run(
+                wait_for_input=VerificationSessionUpdate,
+                timeout=max(1, math.ceil(remaining)),
+                poll_interval=pause_poll_seconds,
+                key=f"stripe-identity-wait-{pauses}",
+            )
+        except Exception as exc:  # FlowPauseTimeout, or a pause the server refused
+            # A lost webhook never loses a verification: look once before giving up.
+            get_run_logger().info("No webhook arrived (%s): checking the session once.", exc)
+            session = retrieve_verification_session(credentials, session.id)
+            watch.see(session)
+            return session, str(session.status) not in FINAL_STATUSES
+        if update.session_id != session.id or (update.event_created or 0) < newest_event:
+            continue  # an older event never moves the flow backwards
+        newest_event = update.event_created or newest_event
+        if update.status in FINAL_STATUSES or update.last_error_code:
+            session = retrieve_verification_session(credentials, session.id)
+            if watch.see(session) and stop_on_failure:
+                break
+    return session, False
+
+
+def _checks(report: VerificationReport) -> dict[str, CheckResult]:
+    checks: dict[str, CheckResult] = {}
+    for name in ("document", "selfie", "id_number", "email", "phone"):
+        section = getattr(report, name, None)
+        if section is None:
+            continue
+        error = getattr(section, "error", None)
+        checks[name] = CheckResult(
+            status=str(section.status),
+            error_code=error.code if error else None,
+            error_reason=error.reason if error else None,
+        )
+    return checks
+
+
+def _schedule_redaction(deployment_name: str | None, session_id: str, when: datetime) -> bool:
+    if not deployment_name:
+        return False
+    logger = get_run_logger()
+    try:
+        run_deployment(
+            name=deployment_name,
+            parameters={"session_id": session_id},
+            scheduled_time=when,
+            timeout=0,
+            as_subflow=False,
+        )
+    except ObjectNotFound:
+        logger.info(
+            "No deployment %r: the retention sweep will redact %s after %s.",
+            deployment_name,
+            session_id,
+            when.isoformat(),
+        )
+        return False
+    logger.info("Redaction of %s scheduled for %s.", session_id, when.isoformat())
+    return True
+
+
+@flow(
+    name="verify-identity",
+    description=(
+        "Verify a person with Stripe Identity: create a session (or attach to one), wait "
+        "for the person, fetch the report, and schedule the redaction of their data."
+    ),
+    result_serializer=MaskingPickleSerializer(),
+    log_prints=False,
+)
+def verify_identity(
+    credentials: StripeIdentityCredentials,
+    type: Literal["document", "id_number"] = "document",
+    client_reference_id: str | None = None,
+    metadata: dict[str, str] | None = None,
+    options: SessionOptionsParams | None = None,
+    provided_details: ProvidedDetailsInput | None = None,
+    return_url: str | None = None,
+    related_customer: str | None = None,
+    session_id: str | None = None,
+    wait: Literal["poll", "webhook"] = "poll",
+    timeout: timedelta = timedelta(hours=24),
+    retention_days: float | timedelta = 30.0,
+    cancel_on_timeout: bool = True,
+    stop_on_failure: bool = False,
+    include_verified_outputs: bool = False,
+    session_ready_hook: str | None = None,
+    redaction_deployment: str | None = DEFAULT_REDACTION_DEPLOYMENT,
+    poll_interval_seconds: float = 5.0,
+    max_poll_interval_seconds: float = 60.0,
+    pause_poll_seconds: int = 10,
+) -> VerificationOutcome:
+    """Verify one person end to end.
+
+    Args:
+        credentials: The Stripe Identity credentials block.
+        type: The verification check: "document" or "id_number".
+        client_reference_id: Your reference for the person; it also makes the creation
+            idempotent, so a flow started twice for one person makes one session.
+        metadata: Key-value pairs stored on the session.
+        options: Options of the document check (allowed types, selfie, live capture).
+        provided_details: The person's email and phone, if known (masked in the UI).
+        return_url: Where the person goes after Stripe's hosted flow.
+        related_customer: A Stripe customer id.
+        session_id: Attach to a session created elsewhere (e.g. by your web app) instead
+            of creating one; leave the creation parameters empty then.
+        wait: "poll" retrieves the session with growing intervals; "webhook" pauses the
+            flow run until the webhook receiver resumes it (no Stripe call while waiting).
+        timeout: How long the person has to finish.
+        retention_days: How long the person's data is kept after the verification
+            window, in days (or a duration), before it is redacted.
+        cancel_on_timeout: Cancel the session when the person has not finished in time.
+        stop_on_failure: Stop at the first failed attempt instead of letting the person
+            try again until the timeout.
+        include_verified_outputs: Put the person's verified data in the outcome (it is
+            masked in persisted results and never logged).
+        session_ready_hook: "module:function" called with the new session; the only
+            place its `url` and `client_secret` go (e.g. to email the link).
+        redaction_deployment: The per-session redaction deployment to schedule at the end
+            of the retention; empty to rely on the retention sweep alone.
+        poll_interval_seconds: First interval between two looks at the session.
+        max_poll_interval_seconds: Longest interval between two looks.
+        pause_poll_seconds: How often a paused run checks whether it was resumed.
+
+    Returns:
+        The outcome: status, report checks and error codes, timings, retention.
+    """
+    retention = (
+        retention_days if isinstance(retention_days, timedelta) else timedelta(days=retention_days)
+    )
+    creation: dict[str, Any] = {
+        "client_reference_id": client_reference_id,
+        "metadata": metadata,
+        "options": options,
+        "provided_details": provided_details.to_params() if provided_details else None,
+        "return_url": return_url,
+        "related_customer": related_customer,
+    }
+    _check_parameters(
+        session_id=session_id,
+        creation=creation,
+        timeout=timeout,
+        retention=retention,
+        poll_interval_seconds=poll_interval_seconds,
+        max_poll_interval_seconds=max_poll_interval_seconds,
+    )
+    hook = _load_hook(session_ready_hook)
+    logger = get_run_logger()
+    context = FlowRunContext.get()
+    flow_run_id = str(context.flow_run.id) if context and context.flow_run else None
+    started_at = _now()
+    deadline = time.monotonic() + timeout.total_seconds()
+    retention_until = started_at + timeout + retention
+
+    with transaction():
+        if session_id is None:
+            params = {"type": type, **creation}
+            key = _business_key(client_reference_id, params)
+            session = _create_or_roll_back(credentials, **params, idempotency_key=key)
+            txn = get_transaction()
+            if txn is not None:
+                txn.set(_ROLLBACK_SESSION, session.id)
+                txn.set(_ROLLBACK_CREDENTIALS, credentials)
+            emit_session_event(session, status="created", flow_run_id=flow_run_id)
+            logger.info("Created verification session %s.", session.id)
+        else:
+            session = retrieve_verification_session(credentials, session_id)
+            logger.info("Attached to verification session %s (%s).", session.id, session.status)
+        if hook is not None and session.status == "requires_input":
+            hook(session)
+
+        if session.status == "requires_input":
+            # Tell the webhook receiver who waits, and the sweep when to redact. Stripe
+            # allows updates only in requires_input: a person already past it keeps the
+            # sweep's created-based cutoff.
+            annotations = {RETENTION_METADATA_KEY: str(int(retention_until.timestamp()))}
+            if flow_run_id:
+                annotations[FLOW_RUN_METADATA_KEY] = flow_run_id
+            try:
+                session = update_verification_session(credentials, session.id, metadata=annotations)
+            except InvalidRequestError as exc:
+                logger.warning("Could not annotate %s: %s", session.id, exc.code or exc)
+
+        watch = _Watch(session, flow_run_id)
+        if wait == "webhook":
+            session, timed_out = _wait_by_webhook(
+                credentials,
+                session,
+                watch,
+                deadline=deadline,
+                pause_poll_seconds=pause_poll_seconds,
+                stop_on_failure=stop_on_failure,
+            )
+        else:
+            session, timed_out = _wait_by_polling(
+                credentials,
+                session,
+                watch,
+                deadline=deadline,
+                poll_interval_seconds=poll_interval_seconds,
+                max_poll_interval_seconds=max_poll_interval_seconds,
+                stop_on_failure=stop_on_failure,
+            )
+
+        canceled_by_flow = False
+        if timed_out and cancel_on_timeout and session.status == "requires_input":
+            session = cancel_verification_session(credentials, session.id)
+            watch.see(session)
+            canceled_by_flow = True
+            logger.info("The person did not finish in time: canceled %s.", session.id)
+
+        report_id = session.last_verification_report_id
+        report = retrieve_verification_report(credentials, report_id) if report_id else None
+        verified_outputs = None
+        if include_verified_outputs and session.status == "verified":
+            verified_outputs = retrieve_verification_session(
+                credentials, session.id, expand=["verified_outputs"]
+            ).verified_outputs
+
+    redaction_scheduled = False
+    if session.status in ("verified", "requires_input"):
+        try:
+            redaction_scheduled = _schedule_redaction(
+                redaction_deployment, session.id, retention_until
+            )
+        except StripeIdentityError:
+            raise
+        except Exception as exc:  # the sweep still honours retention_until
+            logger.warning("Could not schedule the redaction of %s: %s", session.id, exc)
+
+    finished_at = _now()
+    outcome = VerificationOutcome(
+        session_id=session.id,
+        status=str(session.status),
+        verified=session.status == "verified",
+        report_id=report_id,
+        checks=_checks(report) if report else {},
+        last_error_code=session.last_error.code if session.last_error else None,
+        last_error_reason=session.last_error.reason if session.last_error else None,
+        failed_attempts=watch.failed_attempts,
+        timed_out=timed_out,
+        canceled_by_flow=canceled_by_flow,
+        started_at=started_at,
+        finished_at=finished_at,
+        duration_seconds=(finished_at - started_at).total_seconds(),
+        retention_until=retention_until,
+        redaction_scheduled=redaction_scheduled,
+        verified_outputs=verified_outputs,
+    )
+    logger.info(
+        "Verification %s: %s%s.",
+        session.id,
+        outcome.status,
+        f" after {len(outcome.failed_attempts)} failed attempt(s)"
+        if outcome.failed_attempts
+        else "",
+    )
+    return outcome

@@ -1,0 +1,159 @@
+"""`verify_identity` end to end with a real Prefect engine against the emulator: a person
+(a thread driving the emulator's submit control) finishes, fails then retries, or never
+comes; the flow waits by polling and reports what happened."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from prefect_stripe_identity import StripeIdentityClient, StripeIdentityCredentials
+from prefect_stripe_identity.emulator import EmulatorConfig, EmulatorServer
+from prefect_stripe_identity.flows import (
+    FLOW_RUN_METADATA_KEY,
+    RETENTION_METADATA_KEY,
+    verify_identity,
+)
+
+pytestmark = pytest.mark.usefixtures("prefect_engine")
+
+KEY = "sk_test_verifyFlow1234"
+FAST = {
+    "poll_interval_seconds": 0.1,
+    "max_poll_interval_seconds": 0.3,
+    "redaction_deployment": None,
+}
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[EmulatorServer]:
+    config = EmulatorConfig(processing_seconds=0.2, redaction_seconds=0, tick_seconds=0.05)
+    with EmulatorServer(config) as server:
+        yield server
+
+
+@pytest.fixture
+def credentials(emulator: EmulatorServer) -> StripeIdentityCredentials:
+    httpx.post(f"{emulator.url}/_emulator/reset")
+    return StripeIdentityCredentials(api_key=KEY, api_base=emulator.url, max_network_retries=0)
+
+
+def stats(emulator: EmulatorServer) -> dict[str, Any]:
+    return httpx.get(f"{emulator.url}/_emulator/stats").json()  # type: ignore[no-any-return]
+
+
+class Person(threading.Thread):
+    """Finds the session made for ``reference`` and submits each outcome in turn, waiting
+    for the previous attempt to be processed."""
+
+    def __init__(self, emulator: EmulatorServer, reference: str, outcomes: list[str]) -> None:
+        super().__init__(daemon=True)
+        self.url, self.reference, self.outcomes = emulator.url, reference, outcomes
+
+    def run(self) -> None:
+        with StripeIdentityClient(KEY, api_base=self.url) as client:
+            session_id = None
+            while session_id is None:
+                page = client.verification_sessions.list(client_reference_id=self.reference)
+                session_id = page.data[0].id if page.data else None
+                time.sleep(0.05)
+            for outcome in self.outcomes:
+                while client.verification_sessions.retrieve(session_id).status != "requires_input":
+                    time.sleep(0.05)
+                time.sleep(0.3)  # let the flow see requires_input between two attempts
+                error = {"error_code": "document_expired"} if outcome == "unverified" else {}
+                httpx.post(
+                    f"{self.url}/_emulator/verification_sessions/{session_id}/submit",
+                    data={"outcome": outcome, **error},
+                ).raise_for_status()
+
+
+def test_a_verified_person(credentials: StripeIdentityCredentials, emulator: EmulatorServer) -> None:
+    Person(emulator, "user-1", ["verified"]).start()
+    outcome = verify_identity(
+        credentials, client_reference_id="user-1", timeout=timedelta(seconds=30), **FAST
+    )
+    assert outcome.status == "verified" and outcome.verified and not outcome.timed_out
+    assert outcome.report_id and outcome.checks["document"].status == "verified"
+    assert outcome.verified_outputs is None  # not asked for
+    assert stats(emulator)["sessions_created"] == 1
+    with StripeIdentityClient(KEY, api_base=emulator.url) as client:
+        session = client.verification_sessions.retrieve(outcome.session_id)
+    assert outcome.retention_until is not None
+    assert session.metadata[RETENTION_METADATA_KEY] == str(int(outcome.retention_until.timestamp()))
+    assert session.metadata[FLOW_RUN_METADATA_KEY]
+
+
+def test_a_person_who_fails_then_succeeds(
+    credentials: StripeIdentityCredentials, emulator: EmulatorServer
+) -> None:
+    Person(emulator, "user-2", ["unverified", "verified"]).start()
+    outcome = verify_identity(
+        credentials, client_reference_id="user-2", timeout=timedelta(seconds=30), **FAST
+    )
+    assert outcome.status == "verified"
+    assert outcome.failed_attempts == ["document_expired"]
+
+
+def test_a_person_who_never_comes_is_canceled(credentials: StripeIdentityCredentials) -> None:
+    outcome = verify_identity(
+        credentials, client_reference_id="user-3", timeout=timedelta(seconds=1), **FAST
+    )
+    assert outcome.timed_out and outcome.canceled_by_flow
+    assert outcome.status == "canceled" and outcome.report_id is None
+
+
+def test_attach_to_an_existing_session(
+    credentials: StripeIdentityCredentials, emulator: EmulatorServer
+) -> None:
+    with StripeIdentityClient(KEY, api_base=emulator.url) as client:
+        session = client.verification_sessions.create(type="id_number", client_reference_id="u4")
+    Person(emulator, "u4", ["verified"]).start()
+    outcome = verify_identity(
+        credentials,
+        session_id=session.id,
+        include_verified_outputs=True,
+        timeout=timedelta(seconds=30),
+        **FAST,
+    )
+    assert outcome.session_id == session.id and outcome.status == "verified"
+    assert outcome.verified_outputs is not None and outcome.verified_outputs.first_name
+    assert stats(emulator)["sessions_created"] == 1
+
+
+def test_bad_parameters_fail_before_any_stripe_call(
+    credentials: StripeIdentityCredentials, emulator: EmulatorServer
+) -> None:
+    before = stats(emulator)["requests"]
+    with pytest.raises(ValueError, match="session_id"):
+        verify_identity(credentials, session_id="vs_1", client_reference_id="x", **FAST)
+    with pytest.raises(ValueError, match="timeout"):
+        verify_identity(credentials, timeout=timedelta(seconds=0), **FAST)
+    with pytest.raises(ValueError, match="session_ready_hook"):
+        verify_identity(credentials, session_ready_hook="no_such_module:hook", **FAST)
+    assert stats(emulator)["requests"] == before
+
+
+def fail_on_ready(session: Any) -> None:
+    raise RuntimeError("could not send the link")
+
+
+def test_a_failure_after_creation_cancels_the_session(
+    credentials: StripeIdentityCredentials, emulator: EmulatorServer
+) -> None:
+    with pytest.raises(RuntimeError, match="could not send the link"):
+        verify_identity(
+            credentials,
+            client_reference_id="user-5",
+            session_ready_hook=f"{__name__}:fail_on_ready",
+            **FAST,
+        )
+    with StripeIdentityClient(KEY, api_base=emulator.url) as client:
+        (session,) = client.verification_sessions.list(client_reference_id="user-5").data
+    assert session.status == "canceled"
