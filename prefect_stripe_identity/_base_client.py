@@ -256,6 +256,14 @@ class BaseClient(Generic[HttpClientT]):
         self.max_network_retries = max_network_retries
         #: The ``Request-Id`` of the last response this client received.
         self.last_request_id: str | None = None
+        self._headers = {
+            "Authorization": f"Bearer {self._api_key}",
+            "Stripe-Version": stripe_version,
+            "User-Agent": _user_agent(),
+            "Accept": "application/json",
+        }
+        if stripe_account:
+            self._headers["Stripe-Account"] = stripe_account
 
     def __repr__(self) -> str:
         return (
@@ -266,14 +274,7 @@ class BaseClient(Generic[HttpClientT]):
     def _build_request(
         self, method: str, path: str, params: Mapping[str, Any], idempotency_key: str | None
     ) -> httpx.Request:
-        headers = {
-            "Authorization": f"Bearer {self._api_key}",
-            "Stripe-Version": self.stripe_version,
-            "User-Agent": _user_agent(),
-            "Accept": "application/json",
-        }
-        if self.stripe_account:
-            headers["Stripe-Account"] = self.stripe_account
+        headers = dict(self._headers)
         url = f"{self.api_base}{path}"
         if method == "GET":
             query = encode_form(params)
@@ -293,22 +294,24 @@ class BaseClient(Generic[HttpClientT]):
 
     def _parse_response(self, response: httpx.Response, cast_to: type[ModelT]) -> ModelT:
         self.last_request_id = response.headers.get("request-id")
-        logger.debug(
-            "Stripe %s %s -> %s (request %s%s)",
-            response.request.method,
-            response.request.url.path,
-            response.status_code,
-            self.last_request_id,
-            ", idempotent replay" if response.headers.get("idempotent-replayed") else "",
-        )
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "Stripe %s %s -> %s (request %s%s)",
+                response.request.method,
+                response.request.url.path,
+                response.status_code,
+                self.last_request_id,
+                ", idempotent replay" if response.headers.get("idempotent-replayed") else "",
+            )
         if not response.is_success:
             raise _error_from_response(response)
         try:
-            return cast_to.model_validate(response.json())
-        except (ValueError, ValidationError) as exc:
+            return cast_to.model_validate_json(response.content)
+        except ValidationError as exc:
             raise APIError(
                 f"Stripe answered {response.status_code} with a body that is not a valid "
-                f"{cast_to.__name__}: {type(exc).__name__}",
+                f"{cast_to.__name__} ({exc.error_count()} error(s), first at "
+                f"{'.'.join(map(str, exc.errors()[0]['loc'])) or 'the top level'})",
                 http_status=response.status_code,
                 request_id=self.last_request_id,
             ) from None
@@ -358,15 +361,27 @@ class SyncAPIClient(BaseClient[httpx.Client]):
     ) -> ModelT:
         """Send one API call (with its retries) and parse the answer into ``cast_to``."""
         request = self._build_request(method, path, params, check_idempotency_key(idempotency_key))
-        retrying = Retrying(sleep=self._sleep, **self._retry_settings())
-        for attempt in retrying:
+        first_error: StripeIdentityError | None
+        try:
+            return self._send(request, cast_to)  # the fast path: most calls succeed at once
+        except StripeIdentityError as exc:
+            first_error = exc
+        for attempt in Retrying(sleep=self._sleep, **self._retry_settings()):
             with attempt:
-                try:
-                    response = self._http.send(request)
-                except httpx.TransportError as exc:
-                    raise _connection_error(exc, request) from None  # its text may hold the key
-                return self._parse_response(response, cast_to)
+                # The first attempt already ran: its error enters the loop as attempt 1,
+                # so tenacity decides every retry and every wait.
+                if first_error is not None:
+                    replayed, first_error = first_error, None
+                    raise replayed
+                return self._send(request, cast_to)
         raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
+
+    def _send(self, request: httpx.Request, cast_to: type[ModelT]) -> ModelT:
+        try:
+            response = self._http.send(request)
+        except httpx.TransportError as exc:
+            raise _connection_error(exc, request) from None  # its text may hold the key
+        return self._parse_response(response, cast_to)
 
     def close(self) -> None:
         """Close the HTTP connections, unless the `httpx.Client` was passed in by the caller."""
@@ -394,15 +409,27 @@ class AsyncAPIClient(BaseClient[httpx.AsyncClient]):
     ) -> ModelT:
         """Send one API call (with its retries) and parse the answer into ``cast_to``."""
         request = self._build_request(method, path, params, check_idempotency_key(idempotency_key))
-        retrying = AsyncRetrying(sleep=self._sleep, **self._retry_settings())
-        async for attempt in retrying:
+        first_error: StripeIdentityError | None
+        try:
+            return await self._send(request, cast_to)  # the fast path: most calls succeed at once
+        except StripeIdentityError as exc:
+            first_error = exc
+        async for attempt in AsyncRetrying(sleep=self._sleep, **self._retry_settings()):
             with attempt:
-                try:
-                    response = await self._http.send(request)
-                except httpx.TransportError as exc:
-                    raise _connection_error(exc, request) from None  # its text may hold the key
-                return self._parse_response(response, cast_to)
+                # The first attempt already ran: its error enters the loop as attempt 1,
+                # so tenacity decides every retry and every wait.
+                if first_error is not None:
+                    replayed, first_error = first_error, None
+                    raise replayed
+                return await self._send(request, cast_to)
         raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
+
+    async def _send(self, request: httpx.Request, cast_to: type[ModelT]) -> ModelT:
+        try:
+            response = await self._http.send(request)
+        except httpx.TransportError as exc:
+            raise _connection_error(exc, request) from None  # its text may hold the key
+        return self._parse_response(response, cast_to)
 
     async def close(self) -> None:
         """Close the HTTP connections, unless the `httpx.AsyncClient` was passed in."""
