@@ -1,0 +1,131 @@
+"""Where verified Identity events go: Prefect events, and the flow runs that wait on them.
+
+The receiver talks to Prefect only through a `Forwarder`, so tests (and users with other
+needs) can replace it. `PrefectForwarder` is the default.
+"""
+
+from __future__ import annotations
+
+import datetime
+import enum
+import logging
+from typing import Any, Protocol, runtime_checkable
+from uuid import UUID
+
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.objects import StateType
+from prefect.client.schemas.responses import SetStateStatus
+from prefect.exceptions import ObjectNotFound
+
+from prefect_stripe_identity.events import emit_session_event
+from prefect_stripe_identity.models import VerificationSession
+
+__all__ = ["Forwarder", "PrefectForwarder", "ResumeOutcome"]
+
+logger = logging.getLogger("prefect_stripe_identity.webhooks")
+
+
+class ResumeOutcome(str, enum.Enum):
+    """What became of an attempt to resume a waiting flow run."""
+
+    #: The flow run was paused and now runs again with the update as its input.
+    RESUMED = "resumed"
+    #: The flow run is not paused but not finished either (starting, or running between
+    #: two pauses): the update must be delivered again later.
+    BUSY = "busy"
+    #: The flow run is finished (completed, failed, cancelled, crashed, or its pause timed
+    #: out): nobody waits for the update any more.
+    FINISHED = "finished"
+    #: No such flow run on this Prefect server.
+    NOT_FOUND = "not_found"
+    #: Prefect refused the input (e.g. the run waits for another input type): retrying
+    #: the same input cannot succeed.
+    REJECTED = "rejected"
+
+
+@runtime_checkable
+class Forwarder(Protocol):
+    """Sends what a verified Identity event means to Prefect.
+
+    Any exception from either method means "could not forward now": the receiver answers
+    503 so Stripe delivers the event again, and does not mark it as seen.
+    """
+
+    async def emit(
+        self,
+        session: VerificationSession,
+        *,
+        status: str,
+        flow_run_id: UUID | None,
+        stripe_event_id: str,
+        occurred: datetime.datetime,
+    ) -> None:
+        """Emit the Prefect event of ``session`` reaching ``status``.
+
+        ``session`` is already masked (no ``client_secret``/``url``, personal data
+        masked): forward it as it is.
+        """
+        ...
+
+    async def resume(self, flow_run_id: UUID, run_input: dict[str, Any]) -> ResumeOutcome:
+        """Resume the paused flow run ``flow_run_id`` with ``run_input``.
+
+        ``run_input`` is a `VerificationSessionUpdate` dumped to JSON-compatible values.
+        """
+        ...
+
+
+class PrefectForwarder:
+    """The default `Forwarder`: `emit_session_event` and the Prefect API of the current
+    profile (``PREFECT_API_URL``)."""
+
+    async def emit(
+        self,
+        session: VerificationSession,
+        *,
+        status: str,
+        flow_run_id: UUID | None,
+        stripe_event_id: str,
+        occurred: datetime.datetime,
+    ) -> None:
+        """Emit ``stripe.identity.verification_session.<status>`` (Prefect's events worker)."""
+        emit_session_event(
+            session,
+            status=status,
+            flow_run_id=flow_run_id,
+            stripe_event_id=stripe_event_id,
+            occurred=occurred,
+        )
+
+    async def resume(self, flow_run_id: UUID, run_input: dict[str, Any]) -> ResumeOutcome:
+        """Resume the flow run if it is paused; say why not otherwise.
+
+        This does what `prefect.flow_runs.aresume_flow_run` does, through the same client
+        calls, but also reads the server's ``ABORT`` answer (the run stopped being paused
+        between our read and our resume), which ``aresume_flow_run`` takes as a success:
+        that update would be lost.
+        """
+        async with get_client() as client:
+            try:
+                flow_run = await client.read_flow_run(flow_run_id)
+            except ObjectNotFound:
+                return ResumeOutcome.NOT_FOUND
+            state = flow_run.state
+            if state is not None and state.is_final():
+                return ResumeOutcome.FINISHED
+            if state is None or not state.is_paused():
+                return ResumeOutcome.BUSY
+            result = await client.resume_flow_run(flow_run_id, run_input=run_input)
+        if result.status == SetStateStatus.ACCEPT:
+            return ResumeOutcome.RESUMED
+        if result.status == SetStateStatus.ABORT:
+            # Not paused any more: resumed by someone else, or timed out just now. Asking
+            # for a redelivery finds out which (a finished run is then acknowledged).
+            return ResumeOutcome.BUSY
+        if result.status == SetStateStatus.WAIT:
+            return ResumeOutcome.BUSY
+        if result.state is not None and result.state.type == StateType.FAILED:
+            return ResumeOutcome.FINISHED  # the pause timed out
+        reason = getattr(result.details, "reason", None)
+        logger.warning("Prefect refused to resume flow run %s: %s", flow_run_id, reason)
+        return ResumeOutcome.REJECTED

@@ -1,0 +1,239 @@
+"""What a verified Stripe event does: one path for live webhooks and for replays.
+
+For an ``identity.verification_session.*`` event, in this order:
+
+1. a delivery already handled (dedupe by event id) is acknowledged and not redone;
+2. the session is parsed, and only its id, status, error code and report id go on: never
+   ``client_secret``, ``url``, ``verified_outputs`` nor any other personal data;
+3. if the session's metadata names a waiting flow run and the event moves the session
+   *forward*, that flow run is resumed with a `VerificationSessionUpdate`;
+4. the Prefect event ``stripe.identity.verification_session.<status>`` is emitted;
+5. only then is the event id marked as seen.
+
+If Prefect cannot take the event (an exception from the forwarder, or a flow run that
+runs between two pauses), the answer is 503 and nothing is marked, so Stripe delivers it
+again: nothing is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+import weakref
+from dataclasses import dataclass
+from uuid import UUID
+
+from pydantic import ValidationError
+
+from prefect_stripe_identity.flows._inputs import FLOW_RUN_METADATA_KEY, VerificationSessionUpdate
+from prefect_stripe_identity.models import VerificationSession
+from prefect_stripe_identity.webhooks._dedupe import (
+    DEFAULT_DEDUPE_SIZE,
+    DedupeStore,
+    InMemoryDedupe,
+    LRUMap,
+)
+from prefect_stripe_identity.webhooks._forwarder import Forwarder, PrefectForwarder, ResumeOutcome
+from prefect_stripe_identity.webhooks._signature import StripeEvent
+
+__all__ = [
+    "IDENTITY_EVENT_PREFIX",
+    "TERMINAL_STATUSES",
+    "ProcessResult",
+    "WebhookProcessor",
+]
+
+logger = logging.getLogger("prefect_stripe_identity.webhooks")
+
+#: The Stripe event types this receiver handles; everything else is acknowledged and ignored.
+IDENTITY_EVENT_PREFIX = "identity.verification_session."
+#: Statuses after which a session never goes back to a non-terminal one.
+TERMINAL_STATUSES = frozenset({"verified", "canceled", "redacted"})
+# ``created`` tells a waiting flow nothing it does not know (it created the session, and the
+# session is ``requires_input``); resuming on it would only wake the flow for nothing.
+_NO_RESUME_STATUSES = frozenset({"created"})
+
+
+@dataclass(frozen=True)
+class ProcessResult:
+    """How an event was handled, and the HTTP status that tells Stripe so.
+
+    ``outcome`` is one of ``ignored`` (not an Identity event), ``duplicate`` (handled
+    before), ``forwarded``, ``out_of_order`` (older than what was seen for the session:
+    recorded, flow not resumed), ``in_progress`` (the same event is being handled right
+    now), ``retry_later`` (503: Prefect could not take it), ``invalid`` (400).
+    """
+
+    status_code: int
+    outcome: str
+    #: A short, non-secret explanation (never any payload content).
+    detail: str = ""
+    #: What became of the resume, when one was attempted.
+    resume: ResumeOutcome | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether Stripe may consider the delivery done (a 2xx answer)."""
+        return 200 <= self.status_code < 300
+
+
+@dataclass(frozen=True)
+class _SessionMark:
+    created: int
+    terminal: bool
+
+
+def _status_of(event_type: str) -> str:
+    return event_type[len(IDENTITY_EVENT_PREFIX) :]
+
+
+def _flow_run_id(session: VerificationSession, event_id: str) -> UUID | None:
+    raw = session.metadata.get(FLOW_RUN_METADATA_KEY)
+    if not raw:
+        return None
+    try:
+        return UUID(raw)
+    except ValueError:
+        logger.warning(
+            "Event %s: session %s metadata %r is not a flow run id; not resuming",
+            event_id,
+            session.id,
+            FLOW_RUN_METADATA_KEY,
+        )
+        return None
+
+
+class WebhookProcessor:
+    """Handles verified Stripe events: dedupe, ordering, resume, Prefect event.
+
+    Args:
+        forwarder: Where events go (default: `PrefectForwarder`, the current Prefect API).
+        dedupe: Where handled event ids are recorded (default: an in-memory LRU).
+        max_sessions: How many sessions' latest state is remembered for ordering.
+
+    One instance is shared by every request of an app; it is safe for concurrent use on
+    one event loop.
+    """
+
+    def __init__(
+        self,
+        forwarder: Forwarder | None = None,
+        dedupe: DedupeStore | None = None,
+        *,
+        max_sessions: int = DEFAULT_DEDUPE_SIZE,
+    ) -> None:
+        self.forwarder: Forwarder = forwarder if forwarder is not None else PrefectForwarder()
+        self.dedupe: DedupeStore = dedupe if dedupe is not None else InMemoryDedupe()
+        # Per session: the newest event applied, so a late one never moves a flow back.
+        self._sessions: LRUMap[str, _SessionMark] = LRUMap(max_sessions)
+        # Events whose flow run was already resumed although the whole event failed later
+        # (the Prefect event could not be emitted): a redelivery must not resume again,
+        # that would feed a stale update to the flow's *next* pause.
+        self._resumed: LRUMap[str, bool] = LRUMap(max_sessions)
+        self._in_flight: set[str] = set()
+        # Events of one session are handled one at a time, so ordering decisions see
+        # each other; different sessions proceed concurrently.
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    async def process(self, event: StripeEvent) -> ProcessResult:
+        """Handle one event (already verified, or read from the API) and say how it went."""
+        if not event.type.startswith(IDENTITY_EVENT_PREFIX):
+            return ProcessResult(200, "ignored", "not an Identity verification session event")
+        if self.dedupe.seen(event.id):
+            logger.info("Event %s (%s) was already handled", event.id, event.type)
+            return ProcessResult(200, "duplicate")
+        try:
+            session = VerificationSession.model_validate(event.data.object)
+        except ValidationError:
+            # ``from`` nothing and no details: the error would quote the session.
+            logger.warning("Event %s (%s): data.object is not a session", event.id, event.type)
+            return ProcessResult(400, "invalid", "data.object is not a verification session")
+        if event.id in self._in_flight:
+            # Stripe may deliver the same event twice at once; the first one decides.
+            return ProcessResult(409, "in_progress", "this event is being handled")
+        self._in_flight.add(event.id)
+        try:
+            lock = self._locks.get(session.id)
+            if lock is None:
+                lock = self._locks[session.id] = asyncio.Lock()
+            async with lock:
+                return await self._process_session_event(event, session)
+        finally:
+            self._in_flight.discard(event.id)
+
+    async def _process_session_event(
+        self, event: StripeEvent, session: VerificationSession
+    ) -> ProcessResult:
+        status = _status_of(event.type)
+        terminal = status in TERMINAL_STATUSES
+        flow_run_id = _flow_run_id(session, event.id)
+        previous = self._sessions.get(session.id)
+        backwards = previous is not None and (
+            event.created < previous.created or (previous.terminal and not terminal)
+        )
+        resume: ResumeOutcome | None = None
+        try:
+            if (
+                flow_run_id is not None
+                and not backwards
+                and status not in _NO_RESUME_STATUSES
+                and self._resumed.get(event.id) is None
+            ):
+                update = VerificationSessionUpdate(
+                    session_id=session.id,
+                    status=status,
+                    stripe_event_id=event.id,
+                    event_created=event.created,
+                    last_error_code=session.last_error.code if session.last_error else None,
+                    report_id=session.last_verification_report_id,
+                )
+                resume = await self.forwarder.resume(flow_run_id, update.model_dump(mode="json"))
+                if resume == ResumeOutcome.BUSY:
+                    logger.info(
+                        "Event %s: flow run %s is not paused yet; asking Stripe to redeliver",
+                        event.id,
+                        flow_run_id,
+                    )
+                    return ProcessResult(503, "retry_later", "flow run is busy", resume)
+                if resume == ResumeOutcome.RESUMED:
+                    self._resumed.put(event.id, True)
+                else:
+                    logger.info(
+                        "Event %s: flow run %s not resumed (%s)",
+                        event.id,
+                        flow_run_id,
+                        resume.value,
+                    )
+            if not backwards:
+                # Recorded as soon as the flow has it, so a late event arriving while
+                # this one is redelivered is still recognised as late.
+                self._sessions.put(session.id, _SessionMark(event.created, terminal))
+            await self.forwarder.emit(
+                session.masked(),
+                status=status,
+                flow_run_id=flow_run_id,
+                stripe_event_id=event.id,
+                occurred=datetime.datetime.fromtimestamp(event.created, tz=datetime.timezone.utc),
+            )
+        except Exception as exc:
+            # Only the exception's type: its message may quote a request or a response.
+            logger.warning(
+                "Event %s (%s) could not be forwarded to Prefect (%s); asking Stripe to redeliver",
+                event.id,
+                event.type,
+                type(exc).__name__,
+            )
+            return ProcessResult(503, "retry_later", "could not forward to Prefect", resume)
+        self.dedupe.mark(event.id)
+        if backwards:
+            logger.info(
+                "Event %s (%s) is older than what session %s already reached; recorded, "
+                "flow not resumed",
+                event.id,
+                event.type,
+                session.id,
+            )
+            return ProcessResult(200, "out_of_order", "older than the session's state", resume)
+        logger.info("Event %s (%s) for session %s forwarded", event.id, event.type, session.id)
+        return ProcessResult(200, "forwarded", "", resume)
