@@ -68,7 +68,7 @@ def test_serves_over_http(tmp_path: object) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    process = subprocess.Popen(
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
         [
             sys.executable,
             "-m",
