@@ -13,9 +13,14 @@ import socket
 import sys
 from collections.abc import Sequence
 
+import uvicorn
+
 from prefect_stripe_identity._base_client import DEFAULT_API_BASE
 from prefect_stripe_identity._exceptions import StripeIdentityError
 from prefect_stripe_identity._secrets import mask_secrets
+from prefect_stripe_identity.webhooks._app import WEBHOOK_PATH, create_webhook_app
+from prefect_stripe_identity.webhooks._processor import WebhookProcessor
+from prefect_stripe_identity.webhooks._replay import parse_since, replay_events
 
 __all__ = ["add_webhooks_parser", "run_webhooks_command"]
 
@@ -111,10 +116,6 @@ def _check_port(host: str, port: int) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from prefect_stripe_identity.webhooks._app import WEBHOOK_PATH, create_webhook_app
-
     secrets = _secrets(args.secret)
     _check_port(args.host, args.port)
     app = create_webhook_app(secrets)
@@ -125,10 +126,13 @@ def _serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _replay(args: argparse.Namespace) -> int:
-    from prefect_stripe_identity.webhooks._processor import WebhookProcessor
-    from prefect_stripe_identity.webhooks._replay import parse_since, replay_events
+def _processor() -> WebhookProcessor:
+    # One place builds the processor of a replay (the default, Prefect-backed one), so
+    # tests can substitute a recording forwarder.
+    return WebhookProcessor()
 
+
+def _replay(args: argparse.Namespace) -> int:
     api_key = args.api_key or os.environ.get(API_KEY_ENV, "")
     if not api_key:
         raise _UsageError(f"no API key: pass --api-key or set {API_KEY_ENV}")
@@ -141,7 +145,7 @@ def _replay(args: argparse.Namespace) -> int:
     if not args.api_base.startswith(("http://", "https://")):
         raise _UsageError("--api-base must be an http(s) URL")
     summary = asyncio.run(
-        replay_events(WebhookProcessor(), api_key=api_key, since=since, api_base=args.api_base)
+        replay_events(_processor(), api_key=api_key, since=since, api_base=args.api_base)
     )
     print(f"Replayed {summary.describe()}")
     if summary.failed:
