@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
+import time
 from types import TracebackType
 
 import uvicorn
@@ -62,16 +64,12 @@ class EmulatorServer:
         """Start serving in a daemon thread; returns once the port accepts connections."""
         self._thread = threading.Thread(target=self._server.run, name="emulator", daemon=True)
         self._thread.start()
-        ready = threading.Event()
-
-        def wait() -> None:
-            while (
-                not self._server.started and self._thread is not None and (self._thread.is_alive())
-            ):
-                ready.wait(0.01)
-            ready.set()
-
-        wait()
+        deadline = time.monotonic() + timeout
+        while not self._server.started and self._thread.is_alive():
+            if time.monotonic() > deadline:
+                self.stop()
+                break
+            time.sleep(0.01)
         if not self._server.started:
             raise RuntimeError(f"the emulator could not start on {self.url}")
         return self
@@ -96,10 +94,24 @@ class EmulatorServer:
         self.stop()
 
 
+class _DropQueryStrings(logging.Filter):
+    """Access-log lines without query strings: a hosted-page link carries a single-use token."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            record.args = (*args[:2], args[2].split("?", 1)[0], *args[3:])
+        return True
+
+
 def serve(config: EmulatorConfig, host: str = "127.0.0.1", port: int = 12111) -> None:
     """Serve in the foreground until interrupted (the CLI)."""
     app = create_app(config)
+    access = logging.getLogger("uvicorn.access")
+    query_filter = _DropQueryStrings()
+    access.addFilter(query_filter)
     try:
         uvicorn.run(app, host=host, port=port, log_level="info", lifespan="on")
     finally:
+        access.removeFilter(query_filter)
         app.close()

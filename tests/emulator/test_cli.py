@@ -107,3 +107,22 @@ def test_serves_over_http(tmp_path: object) -> None:
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+def test_access_log_drops_query_strings() -> None:
+    import logging
+
+    from prefect_stripe_identity.emulator._server import _DropQueryStrings
+
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:1", "GET", "/_emulator/verify/vs_1?token=secret", "1.1", 200),
+        None,
+    )
+    assert _DropQueryStrings().filter(record)
+    assert "secret" not in record.getMessage()
+    assert "/_emulator/verify/vs_1" in record.getMessage()

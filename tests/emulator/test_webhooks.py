@@ -168,3 +168,32 @@ async def test_delivery_does_not_block_requests(make_app: Callable[..., Emulator
     _wait_for(lambda: len(receiver.delivered) == 5)
     created_order = [e["data"]["object"]["created"] for e in receiver.delivered]
     assert created_order == sorted(created_order)
+
+
+def test_server_ticks_transitions_without_requests(clock: FakeClock) -> None:
+    from prefect_stripe_identity.emulator import EmulatorConfig, EmulatorServer
+
+    receiver = Receiver()
+    config = EmulatorConfig(
+        clock=clock,
+        processing_seconds=5,
+        tick_seconds=0.01,
+        webhook_url="https://hooks.example/stripe",
+        webhook_secret=SECRET,
+        webhook_transport=httpx.MockTransport(receiver.handle),
+    )
+    with EmulatorServer(config) as server:
+        session = httpx.post(
+            server.url + SESSIONS, data={"type": "document"}, headers=AUTH, timeout=5
+        ).json()
+        httpx.post(
+            f"{server.url}/_emulator/verification_sessions/{session['id']}/submit",
+            data={"outcome": "verified"},
+            timeout=5,
+        )
+        clock.advance(5)  # nobody asks: the background tick completes the check
+        _wait_for(
+            lambda: any(
+                e["type"] == "identity.verification_session.verified" for e in receiver.delivered
+            )
+        )
