@@ -3,32 +3,37 @@
 Idempotency keys inside a run
 -----------------------------
 A POST made by a task carries a key derived from what survives both task retries and
-flow retries (measured in NOTES.md):
+flow retries:
 
 * the flow run id (the task run id for a task run outside any flow),
 * the task's ``task_key`` (its function),
-* the call's position among the calls of that task in the flow run (Prefect's
-  ``dynamic_key``: 0 for the first call, 1 for the second, ... counted again from 0 on
-  every flow-run attempt, so a retried flow makes the same calls with the same keys),
+* the call's number among the calls of that task *with the same inputs* in this flow-run
+  attempt: 0 for the first, 1 for the second, ... counted again from 0 on every attempt
+  (Prefect 3.8 gives directly called tasks a random ``dynamic_key``, so the package keeps
+  its own count in the flow run context, which Prefect builds anew for every attempt),
+  pinned to the task run so that the task's own retries reuse it,
 * the operation and a canonical form of its parameters.
 
 So a task retried after a lost response, or a whole flow run retried, sends the key of
 the first attempt and Stripe answers with the first answer: no second session. Two
-identical creates in one flow run are two calls, at two positions: two sessions. A
-caller-supplied ``idempotency_key`` (a business key such as ``verify:{user_id}``) wins.
+identical creates in one flow run are calls 0 and 1: two sessions. (Submitted
+concurrently, two identical calls may swap numbers on a retry; being identical, each
+still finds one of the two sessions.) A caller-supplied ``idempotency_key`` (a business
+key such as ``verify:{user_id}``) wins.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from prefect.cache_policies import INPUTS, RUN_ID, TASK_SOURCE, CachePolicy
 from prefect.client.schemas.objects import State, TaskRun
-from prefect.context import TaskRunContext
+from prefect.context import FlowRunContext, TaskRunContext
 from pydantic import BaseModel
 
 from prefect_stripe_identity._base_client import is_retryable_error
@@ -36,6 +41,7 @@ from prefect_stripe_identity.credentials import StripeIdentityCredentials
 
 __all__ = [
     "STRIPE_CACHE_POLICY",
+    "call_number",
     "canonical_params",
     "derive_idempotency_key",
     "retry_on_retryable_stripe_errors",
@@ -57,6 +63,35 @@ def canonical_params(params: Mapping[str, Any]) -> str:
     return json.dumps(plain(params), sort_keys=True, separators=(",", ":"), default=str)
 
 
+_COUNTER_PREFIX = "prefect_stripe_identity:"
+_COUNTER_LOCK = threading.Lock()
+_NOT_HASHED = ("credentials", "idempotency_key")
+
+
+def call_number(task_ctx: TaskRunContext) -> int | None:
+    """The number of this call among the calls of its task with the same inputs in the
+    current flow-run attempt (``None`` outside a flow run). See the module docstring."""
+    flow_ctx = FlowRunContext.get()
+    task_run = task_ctx.task_run
+    if (
+        flow_ctx is None
+        or flow_ctx.flow_run is None
+        or task_run.flow_run_id != flow_ctx.flow_run.id
+    ):
+        return None
+    # Prefect's per-attempt dict of call counters; our names cannot clash with its task keys.
+    counters = flow_ctx.task_run_dynamic_keys
+    pinned = f"{_COUNTER_PREFIX}run:{task_run.id}"
+    inputs = {k: v for k, v in task_ctx.parameters.items() if k not in _NOT_HASHED}
+    digest = hashlib.sha256(canonical_params(inputs).encode()).hexdigest()[:16]
+    counter = f"{_COUNTER_PREFIX}{task_run.task_key}:{digest}"
+    with _COUNTER_LOCK:
+        if pinned not in counters:
+            counters[counter] = int(counters.get(counter, -1)) + 1
+            counters[pinned] = counters[counter]
+        return int(counters[pinned])
+
+
 def derive_idempotency_key(operation: str, params: Mapping[str, Any]) -> str | None:
     """The idempotency key of a POST made by the current task run (see the module
     docstring), or ``None`` outside a task run, where the client's own key applies."""
@@ -64,10 +99,11 @@ def derive_idempotency_key(operation: str, params: Mapping[str, Any]) -> str | N
     if context is None:
         return None
     task_run = context.task_run
-    run = task_run.flow_run_id or task_run.id  # the task run, outside any flow run
-    parts = (str(run), task_run.task_key, str(task_run.dynamic_key), operation)
-    material = "|".join((*parts, canonical_params(params)))
-    return f"psi-{operation}-{hashlib.sha256(material.encode()).hexdigest()[:40]}"
+    call = call_number(context)
+    # Outside a flow run, the task run id survives the task's retries.
+    anchor = f"task_run:{task_run.id}" if call is None else f"flow_run:{task_run.flow_run_id}"
+    parts = (anchor, task_run.task_key, str(call), operation, canonical_params(params))
+    return f"psi-{operation}-{hashlib.sha256('|'.join(parts).encode()).hexdigest()[:40]}"
 
 
 def retry_on_retryable_stripe_errors(task: Any, task_run: TaskRun, state: State[Any]) -> bool:
@@ -105,8 +141,8 @@ class CredentialsFingerprint(CachePolicy):
 
 @dataclass
 class CallOrder(CachePolicy):
-    """Keys the cache on the call's position in the flow run (Prefect's dynamic key), so
-    two identical calls in one run stay two calls, while a retried run finds its own."""
+    """Keys the cache on the call's number (`call_number`), so two identical calls in one
+    run stay two calls, while a retried run finds its own."""
 
     def compute_key(
         self,
@@ -115,7 +151,10 @@ class CallOrder(CachePolicy):
         flow_parameters: dict[str, Any],
         **kwargs: Any,
     ) -> str | None:
-        return str(task_ctx.task_run.dynamic_key) if task_ctx else None
+        if not task_ctx:
+            return None
+        call = call_number(task_ctx)
+        return str(task_ctx.task_run.id) if call is None else str(call)
 
 
 #: The cache policy of every task: inputs (without the credentials), the credentials'

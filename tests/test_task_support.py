@@ -162,16 +162,24 @@ def test_secrets_filter_is_installed_on_prefect_run_loggers(
     assert "sk_test_********" in caplog.text
 
 
-def fake_task_context(flow_run_id: uuid.UUID, dynamic_key: str) -> Any:
+def fake_task_context(flow_run_id: uuid.UUID, task_run_id: uuid.UUID) -> Any:
+    """A task run context outside any flow run context: the call is keyed by task run."""
+
     def fn() -> None: ...
 
     return SimpleNamespace(
         task=SimpleNamespace(fn=fn, source_code="def fn(): ..."),
-        task_run=SimpleNamespace(flow_run_id=flow_run_id, id=uuid.uuid4(), dynamic_key=dynamic_key),
+        task_run=SimpleNamespace(flow_run_id=flow_run_id, id=task_run_id, task_key="fn"),
+        parameters={},
     )
 
 
-def cache_key(credentials: StripeIdentityCredentials, run: uuid.UUID, call: str = "0") -> str:
+TASK_RUN = uuid.uuid4()
+
+
+def cache_key(
+    credentials: StripeIdentityCredentials, run: uuid.UUID, call: uuid.UUID = TASK_RUN
+) -> str:
     inputs = {"credentials": credentials, "session_id": "vs_1"}
     key = STRIPE_CACHE_POLICY.compute_key(fake_task_context(run, call), inputs, {})
     assert key is not None
@@ -188,14 +196,14 @@ def test_cache_keys_never_collide_across_credentials() -> None:
     assert same_last_four.fingerprint == first.fingerprint
     assert cache_key(first, run) != cache_key(same_last_four, run)
     assert cache_key(first, run) == cache_key(same_as_first, run)
-    assert cache_key(first, run, "0") != cache_key(first, run, "1")  # call order
+    assert cache_key(first, run) != cache_key(first, run, uuid.uuid4())  # another call
     assert cache_key(first, run) != cache_key(first, uuid.uuid4())  # run
 
 
 def test_fingerprint_policy_reveals_no_key() -> None:
     credentials = StripeIdentityCredentials(api_key=KEY)
     key = CredentialsFingerprint().compute_key(
-        fake_task_context(uuid.uuid4(), "0"), {"credentials": credentials}, {}
+        fake_task_context(uuid.uuid4(), uuid.uuid4()), {"credentials": credentials}, {}
     )
     assert key is not None and KEY not in key and "test-" in key
 

@@ -1,0 +1,265 @@
+"""The tasks inside a real Prefect engine, against the emulator: idempotency that survives
+task and flow retries, failing fast on what cannot heal, async twins, and no secret or
+personal datum left in Prefect's database, result storage or logs."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from prefect import flow
+from prefect.cache_policies import NO_CACHE
+from prefect.settings import (
+    PREFECT_HOME,
+    PREFECT_LOGGING_LEVEL,
+    PREFECT_RESULTS_PERSIST_BY_DEFAULT,
+    PREFECT_SERVER_DATABASE_CONNECTION_URL,
+    temporary_settings,
+)
+from prefect.states import State
+
+from prefect_stripe_identity import (
+    InvalidRequestError,
+    StripeIdentityClient,
+    StripeIdentityCredentials,
+    VerificationSession,
+    acreate_verification_session,
+    alist_verification_sessions,
+    aretrieve_verification_session,
+    cancel_verification_session,
+    create_verification_session,
+    list_verification_reports,
+    list_verification_sessions,
+    redact_verification_session,
+    retrieve_verification_report,
+    retrieve_verification_session,
+    update_verification_session,
+)
+from prefect_stripe_identity.emulator import EmulatorConfig, EmulatorServer
+
+pytestmark = pytest.mark.usefixtures("prefect_engine")
+
+KEY = "sk_test_tasksEngine9876"
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[EmulatorServer]:
+    with EmulatorServer(EmulatorConfig(processing_seconds=0, redaction_seconds=0)) as server:
+        yield server
+
+
+@pytest.fixture
+def credentials(emulator: EmulatorServer) -> StripeIdentityCredentials:
+    httpx.post(f"{emulator.url}/_emulator/reset").raise_for_status()
+    return StripeIdentityCredentials(api_key=KEY, api_base=emulator.url, max_network_retries=0)
+
+
+def stats(emulator: EmulatorServer) -> dict[str, Any]:
+    return httpx.get(f"{emulator.url}/_emulator/stats").json()  # type: ignore[no-any-return]
+
+
+def submit(emulator: EmulatorServer, session_id: str, outcome: str = "verified") -> None:
+    httpx.post(
+        f"{emulator.url}/_emulator/verification_sessions/{session_id}/submit",
+        data={"outcome": outcome},
+    ).raise_for_status()
+
+
+@pytest.mark.parametrize("cached", [True, False], ids=["default-cache", "no-cache"])
+def test_a_flow_retried_three_times_around_one_create_makes_one_session(
+    credentials: StripeIdentityCredentials, emulator: EmulatorServer, cached: bool
+) -> None:
+    attempts: list[str] = []
+    # Without the cache, only the idempotency key keeps the retries from creating sessions.
+    create = create_verification_session.with_options(
+        cache_policy=create_verification_session.cache_policy if cached else NO_CACHE
+    )
+
+    @flow(retries=3, retry_delay_seconds=0)
+    def flaky() -> str:
+        session = create(credentials, type="document", metadata={"u": "1"})
+        attempts.append(session.id)
+        if len(attempts) < 4:
+            raise RuntimeError("something after the create failed")
+        return session.id
+
+    session_id = flaky()
+    assert attempts == [session_id] * 4
+    assert stats(emulator)["sessions_created"] == 1
+    if not cached:
+        assert stats(emulator)["idempotent_replays"] == 3
+
+
+def test_two_distinct_creates_make_two_sessions_and_so_do_two_identical_ones(
+    credentials: StripeIdentityCredentials, emulator: EmulatorServer
+) -> None:
+    @flow
+    def several() -> list[str]:
+        return [
+            create_verification_session(credentials, type="document").id,
+            create_verification_session(credentials, type="id_number").id,
+            create_verification_session(credentials, type="document").id,  # same as the 1st
+        ]
+
+    ids = several()
+    assert len(set(ids)) == 3
+    assert stats(emulator)["sessions_created"] == 3
+
+
+def test_a_business_key_wins_across_flow_runs(
+    credentials: StripeIdentityCredentials, emulator: EmulatorServer
+) -> None:
+    @flow
+    def onboard() -> str:
+        return create_verification_session(
+            credentials, type="document", idempotency_key="verify:user-42"
+        ).id
+
+    assert onboard() == onboard()
+    assert stats(emulator)["sessions_created"] == 1
+
+
+def test_a_404_fails_at_once_with_the_typed_error_and_its_request_id(
+    credentials: StripeIdentityCredentials, emulator: EmulatorServer
+) -> None:
+    @flow
+    def missing() -> tuple[bool, str, BaseException]:
+        state: State[Any] = retrieve_verification_session(  # type: ignore[call-overload]
+            credentials, "vs_does_not_exist", return_state=True
+        )
+        return state.is_failed(), state.message or "", state.result(raise_on_failure=False)
+
+    before = stats(emulator)["requests"]
+    failed, message, error = missing()
+    assert failed
+    assert stats(emulator)["requests"] == before + 1  # no retry, though the task has retries
+    assert isinstance(error, InvalidRequestError)
+    assert error.http_status == 404 and error.request_id
+    assert "InvalidRequestError" in message and error.request_id in message
+
+
+def test_bad_input_fails_before_any_request(
+    credentials: StripeIdentityCredentials, emulator: EmulatorServer
+) -> None:
+    @flow
+    def bad() -> None:
+        create_verification_session(credentials, type="document", metadata={"k" * 41: "v"})
+
+    before = stats(emulator)["requests"]
+    with pytest.raises(InvalidRequestError) as info:
+        bad()
+    assert info.value.param == "metadata[" + "k" * 41 + "]"
+    assert stats(emulator)["requests"] == before
+
+
+def test_every_sync_task_through_a_whole_lifecycle(
+    credentials: StripeIdentityCredentials, emulator: EmulatorServer
+) -> None:
+    @flow
+    def lifecycle() -> dict[str, Any]:
+        kept = create_verification_session(credentials, type="document", client_reference_id="a")
+        dropped = create_verification_session(credentials, type="document")
+        updated = update_verification_session(credentials, kept.id, metadata={"step": "2"})
+        canceled = cancel_verification_session(credentials, dropped.id)
+        submit(emulator, kept.id)
+        verified = retrieve_verification_session(credentials, kept.id)
+        assert verified.last_verification_report_id is not None
+        report = retrieve_verification_report(credentials, verified.last_verification_report_id)
+        reports = list_verification_reports(credentials, verification_session=kept.id)
+        sessions = list_verification_sessions(credentials, max_results=1)
+        redacted = redact_verification_session(credentials, kept.id)
+        return {
+            "metadata": updated.metadata,
+            "canceled": canceled.status,
+            "verified": verified.status,
+            "report": report.id,
+            "reports": [r.id for r in reports],
+            "sessions": len(sessions),
+            "redaction": redacted.redaction.status if redacted.redaction else None,
+        }
+
+    result = lifecycle()
+    assert result["metadata"] == {"step": "2"}
+    assert result["canceled"] == "canceled" and result["verified"] == "verified"
+    assert result["reports"] == [result["report"]]
+    assert result["sessions"] == 1  # max_results holds though two sessions exist
+    assert result["redaction"] in ("processing", "redacted")
+
+
+async def test_async_twins_work_in_an_async_flow(
+    credentials: StripeIdentityCredentials, emulator: EmulatorServer
+) -> None:
+    @flow
+    async def async_flow() -> tuple[str, str, int]:
+        created = await acreate_verification_session(credentials, type="document")
+        again = await aretrieve_verification_session(credentials, created.id)
+        listed = await alist_verification_sessions(credentials, max_results=10)
+        return created.id, again.id, len(listed)
+
+    created, again, listed = await async_flow()
+    assert created == again and listed == 1
+
+
+def _sqlite_path() -> Path | None:
+    url = PREFECT_SERVER_DATABASE_CONNECTION_URL.value() or ""
+    return Path(url.split("///", 1)[1]) if "///" in url else None
+
+
+def test_no_secret_or_personal_datum_at_rest(
+    credentials: StripeIdentityCredentials,
+    emulator: EmulatorServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with StripeIdentityClient(KEY, api_base=emulator.url) as client:
+        probe = client.verification_sessions.create(type="document", client_reference_id="p")
+        submit(emulator, probe.id)
+        outputs = client.verification_sessions.retrieve(
+            probe.id, expand=["verified_outputs"]
+        ).verified_outputs
+    assert outputs is not None and outputs.first_name and outputs.last_name
+    names = [outputs.first_name, outputs.last_name]  # the emulator's fake person
+
+    @flow(log_prints=True)
+    def leaky_by_default() -> VerificationSession:
+        session = create_verification_session(credentials, type="document")
+        assert session.url is not None and session.client_secret is not None
+        found.extend([session.url.get_secret_value(), session.client_secret.get_secret_value()])
+        print(f"created {session!r} with key {KEY}")  # a careless user
+        submit(emulator, session.id)
+        verified = retrieve_verification_session(
+            credentials, session.id, expand=["verified_outputs", "last_verification_report"]
+        )
+        print(f"verified {verified!r}")
+        return verified
+
+    found: list[str] = []
+    with (
+        temporary_settings(
+            {PREFECT_RESULTS_PERSIST_BY_DEFAULT: True, PREFECT_LOGGING_LEVEL: "DEBUG"}
+        ),
+        caplog.at_level(logging.DEBUG),
+    ):
+        result = leaky_by_default()
+    assert result.verified_outputs is not None  # the flow itself had the data in memory
+    secrets = [KEY, *found, *names]
+    storage_roots = [Path(PREFECT_HOME.value())]
+    database = _sqlite_path()
+    if database is not None:
+        storage_roots.append(database.parent)
+    scanned = 0
+    for root in storage_roots:
+        for path in root.rglob("*"):
+            if path.is_file():
+                scanned += 1
+                blob = path.read_bytes()
+                for secret in secrets:
+                    assert secret.encode() not in blob, f"{secret[:6]}… found in {path}"
+    assert scanned > 0
+    for secret in secrets:
+        assert secret not in caplog.text
+    assert os.environ.get("PREFECT_API_KEY") is None  # the scan did not read a real profile
