@@ -83,7 +83,9 @@ class ReplaySummary:
         return f"{self.listed} {noun}" + (": " + ", ".join(parts) if parts else "")
 
 
-_FAILED = frozenset({"retry_later", "in_progress", "invalid"})
+# What a later replay may still forward; ``invalid`` events would fail again, so they are
+# reported in the summary line but do not ask for another run.
+_FAILED = frozenset({"retry_later", "in_progress"})
 
 
 def _api_error(response: httpx.Response) -> Exception:

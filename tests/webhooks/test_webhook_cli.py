@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from webhook_helpers import FLOW_RUN, SECRET, FakeForwarder
 
 import prefect_stripe_identity.webhooks._cli as cli
@@ -107,7 +108,7 @@ def test_serve_runs_uvicorn_with_the_receiver(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[dict[str, Any]] = []
-    monkeypatch.setattr(cli.uvicorn, "run", lambda app, **kw: calls.append({"app": app, **kw}))
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append({"app": app, **kw}))
     monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", f"{SECRET}, whsec_second_one")
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -1,0 +1,181 @@
+"""End to end with a real Prefect engine: a paused flow is resumed by the emulator's webhook.
+
+Everything runs for real: the Prefect test server (the session's one harness), the
+emulator as an HTTP server delivering signed webhooks, and the receiver served by uvicorn,
+each on its own thread and port.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import queue
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from types import TracebackType
+
+import httpx
+import pytest
+import uvicorn
+from prefect import flow
+from prefect.client.orchestration import get_client
+from prefect.flow_runs import pause_flow_run
+from prefect.runtime import flow_run as current_flow_run
+from webhook_helpers import SECRET
+
+from prefect_stripe_identity import StripeIdentityClient
+from prefect_stripe_identity.emulator import EmulatorConfig, EmulatorServer
+from prefect_stripe_identity.flows import FLOW_RUN_METADATA_KEY, VerificationSessionUpdate
+from prefect_stripe_identity.webhooks import (
+    TERMINAL_STATUSES,
+    WEBHOOK_PATH,
+    PrefectForwarder,
+    ResumeOutcome,
+    create_webhook_app,
+)
+
+pytestmark = pytest.mark.prefect_engine
+
+API_KEY = "sk_test_webhooks_engine_0001"
+
+
+class ReceiverServer:
+    """The webhook receiver on a free port, served by uvicorn in a daemon thread."""
+
+    def __init__(self) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port: int = probe.getsockname()[1]
+        config = uvicorn.Config(
+            create_webhook_app(SECRET), host="127.0.0.1", port=self.port, log_level="warning"
+        )
+        self._server = uvicorn.Server(config)
+        # The thread sees the harness's settings (PREFECT_API_URL) through a copied context.
+        context = contextvars.copy_context()
+        self._thread = threading.Thread(target=context.run, args=(self._server.run,), daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> ReceiverServer:
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            assert time.monotonic() < deadline, "the receiver did not start"
+            time.sleep(0.01)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._server.should_exit = True
+        self._thread.join(10)
+
+
+# The flow tells the test which session and run it made (same process, another thread).
+handoff: queue.Queue[tuple[str, str]] = queue.Queue()
+
+
+@flow(name="wait-for-verification-webhook-test")
+def wait_for_verification(api_base: str) -> str:
+    """Create a session naming this run, then pause until a webhook brings a final status."""
+    run_id = str(current_flow_run.id)
+    with StripeIdentityClient(api_key=API_KEY, api_base=api_base) as client:
+        session = client.verification_sessions.create(
+            type="document",
+            metadata={FLOW_RUN_METADATA_KEY: run_id},
+            idempotency_key=f"{run_id}:create",
+        )
+    handoff.put((session.id, run_id))
+    status, seen = str(session.status), 0
+    while status not in TERMINAL_STATUSES:
+        update = pause_flow_run(
+            wait_for_input=VerificationSessionUpdate, timeout=30, poll_interval=1
+        )
+        # Older updates never move the flow back (the receiver already filters them).
+        if (update.event_created or 0) >= seen:
+            status, seen = update.status, update.event_created or 0
+    return status
+
+
+@pytest.fixture
+def servers(prefect_engine: None) -> Iterator[tuple[ReceiverServer, EmulatorServer]]:
+    with ReceiverServer() as receiver:
+        config = EmulatorConfig(
+            webhook_url=receiver.url + WEBHOOK_PATH,
+            webhook_secret=SECRET,
+            processing_seconds=1,
+            webhook_backoff_seconds=0.3,
+            webhook_max_backoff_seconds=1,
+        )
+        with EmulatorServer(config) as emulator:
+            yield receiver, emulator
+
+
+def wait_until_paused(run_id: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    with get_client(sync_client=True) as client:
+        while True:
+            state = client.read_flow_run(uuid.UUID(run_id)).state
+            if state is not None and state.is_paused():
+                return
+            assert time.monotonic() < deadline, f"flow run never paused: {state}"
+            time.sleep(0.1)
+
+
+def test_paused_flow_is_resumed_by_the_webhook_and_completes_verified(
+    servers: tuple[ReceiverServer, EmulatorServer],
+) -> None:
+    _receiver, emulator = servers
+    results: list[str] = []
+    context = contextvars.copy_context()
+    runner = threading.Thread(
+        target=context.run,
+        args=(lambda: results.append(wait_for_verification(emulator.url)),),
+        daemon=True,
+    )
+    runner.start()
+    session_id, run_id = handoff.get(timeout=30)
+    wait_until_paused(run_id)
+    with httpx.Client(base_url=emulator.url) as control:
+        before = control.get("/_emulator/stats").json()
+        submitted = control.post(
+            f"/_emulator/verification_sessions/{session_id}/submit", data={"outcome": "verified"}
+        )
+        assert submitted.status_code == 200, submitted.text
+        runner.join(timeout=30)
+        assert not runner.is_alive(), "the flow was not resumed to the end"
+        after = control.get("/_emulator/stats").json()
+    assert results == ["verified"]
+    # While it waited, the flow never polled Stripe: only webhooks moved it.
+    assert after["requests"] == before["requests"]
+    assert after["webhooks_delivered"] >= 3  # created, processing, verified
+    with get_client(sync_client=True) as client:
+        state = client.read_flow_run(uuid.UUID(run_id)).state
+    assert state is not None and state.is_completed()
+
+
+async def test_prefect_forwarder_resume_outcomes(prefect_engine: None) -> None:
+    forwarder = PrefectForwarder()
+    update = {"session_id": "vs_1", "status": "verified"}
+    assert await forwarder.resume(uuid.uuid4(), update) == ResumeOutcome.NOT_FOUND
+
+    @flow(name="webhook-test-finished")
+    def finished() -> None:
+        return None
+
+    state = finished(return_state=True)
+    assert state.state_details.flow_run_id is not None
+    assert await forwarder.resume(state.state_details.flow_run_id, update) == (
+        ResumeOutcome.FINISHED
+    )
+    async with get_client() as client:
+        run = await client.create_flow_run(finished, name="not-started")
+    # Scheduled, not paused, not finished: Stripe must deliver again later.
+    assert await forwarder.resume(run.id, update) == ResumeOutcome.BUSY
