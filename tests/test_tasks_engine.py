@@ -95,6 +95,29 @@ def test_a_flow_retried_three_times_around_one_create_makes_one_session(
         assert stats(emulator)["idempotent_replays"] == 3
 
 
+@pytest.mark.parametrize("retried_by", ["task", "client"])
+def test_a_create_whose_response_was_lost_is_retried_into_the_same_session(
+    credentials: StripeIdentityCredentials, emulator: EmulatorServer, retried_by: str
+) -> None:
+    # The request is processed, then its response lost: the case idempotency keys exist for.
+    httpx.post(f"{emulator.url}/_emulator/faults", data={"kind": "lost_response"})
+    if retried_by == "task":
+        create = create_verification_session.with_options(retries=1, retry_delay_seconds=0)
+    else:
+        credentials = credentials.model_copy(update={"max_network_retries": 1})
+        create = create_verification_session.with_options(retries=0)
+
+    @flow
+    def once() -> str:
+        return create(credentials, type="document").id
+
+    session_id = once()
+    with StripeIdentityClient(KEY, api_base=emulator.url) as client:
+        assert [s.id for s in client.verification_sessions.list().data] == [session_id]
+    assert stats(emulator)["faults_injected"] == 1
+    assert stats(emulator)["idempotent_replays"] == 1
+
+
 def test_two_distinct_creates_make_two_sessions_and_so_do_two_identical_ones(
     credentials: StripeIdentityCredentials, emulator: EmulatorServer
 ) -> None:

@@ -298,6 +298,7 @@ class EmulatorApp:
             Route("/_emulator/stats", self._stats, methods=["GET"]),
             Route("/_emulator/reset", self._reset, methods=["POST"]),
             Route("/_emulator/seed", self._seed, methods=["POST"]),
+            Route("/_emulator/faults", self._script_faults, methods=["POST"]),
             Route("/_emulator/verification_sessions/{id}/submit", self._submit, methods=["POST"]),
             Route("/_emulator/verify/{id}", self._verify_page, methods=["GET"]),
             Route("/_emulator/verify/{id}", self._verify_submit, methods=["POST"]),
@@ -436,7 +437,18 @@ class EmulatorApp:
     async def _reset(self, request: Request) -> Response:
         with self.emulator.lock:
             self.emulator.reset()
+        self.faults.clear()
         return _json({"reset": True})
+
+    async def _script_faults(self, request: Request) -> Response:
+        request_id: str = request.scope["emulator.request_id"]
+        try:
+            params = await self._control_params(request, _validation.FAULTS)
+        except StripeAPIError as exc:
+            return _error_response(exc, request_id)
+        count = params.get("count", 1)
+        self.faults.script(params["kind"], count)
+        return _json({"kind": params["kind"], "count": count})
 
     async def _seed(self, request: Request) -> Response:
         request_id: str = request.scope["emulator.request_id"]

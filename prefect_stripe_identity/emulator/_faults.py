@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
 
 from prefect_stripe_identity.emulator._errors import StripeAPIError
@@ -62,9 +63,25 @@ class FaultInjector:
         self._kinds = list(kinds)
         self._random = random.Random(seed)  # noqa: S311 - test dice, not cryptography
         self._lock = threading.Lock()
+        self._scripted: deque[str] = deque()
+
+    def script(self, kind: str, count: int = 1) -> None:
+        """Make the next ``count`` requests meet ``kind``, whatever the dice say: a test
+        can then hit one chosen request with, say, a lost response."""
+        with self._lock:
+            self._scripted.extend([kind] * count)
+
+    def clear(self) -> None:
+        """Forget scripted faults (on reset)."""
+        with self._lock:
+            self._scripted.clear()
 
     def roll(self) -> str | None:
         """The fault for the next request, if any."""
+        if self._scripted:
+            with self._lock:
+                if self._scripted:
+                    return self._scripted.popleft()
         if self._rate <= 0 or not self._kinds:
             return None
         with self._lock:

@@ -338,6 +338,13 @@ SUBMIT = Operation(
     {"outcome": Enum(("verified", "unverified")), "error_code": Enum(LAST_ERROR_CODES)},
     required=("outcome",),
 )
+FAULTS = Operation(
+    {
+        "kind": Enum(("500", "503", "lock_timeout", "connection_drop", "lost_response")),
+        "count": Int(minimum=1, maximum=1000),
+    },
+    required=("kind",),
+)
 SEED = Operation(
     {
         "count": Int(minimum=1, maximum=100_000),
