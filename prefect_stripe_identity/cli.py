@@ -1,7 +1,7 @@
 """The ``prefect-stripe-identity`` console script.
 
-Subcommands register themselves in `_build_parser`; today that is ``emulator``. Later
-subcommands (``demo``, ``webhooks serve``) get their own ``_add_<name>`` function there.
+Subcommands register themselves in `_build_parser`: ``emulator``, ``demo`` and
+``webhooks`` (``serve``, ``replay``), each through its own ``_add_<name>`` function.
 Errors reach the user as one line on stderr and exit code 2, never as a traceback.
 """
 
@@ -185,6 +185,32 @@ def _check_port(host: str, port: int) -> None:
         raise UsageError(f"cannot listen on {host}:{port}: {reason}") from None
 
 
+# --- demo and webhooks ---------------------------------------------------------------------
+
+
+def _add_demo(subparsers: argparse._SubParsersAction[_Parser]) -> None:
+    parser = subparsers.add_parser(
+        "demo",
+        help="verify three people against the embedded emulator, then sweep",
+        description="Run the main job end to end: verify_identity for three people against "
+        "the embedded emulator (or Stripe, with STRIPE_API_KEY=sk_test_…), then a retention "
+        "sweep, and tell what happened.",
+    )
+    parser.set_defaults(command=_run_demo)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from prefect_stripe_identity._demo import run_demo
+
+    return run_demo()
+
+
+def _add_webhooks(subparsers: argparse._SubParsersAction[_Parser]) -> None:
+    from prefect_stripe_identity.webhooks import add_webhooks_parser, run_webhooks_command
+
+    add_webhooks_parser(subparsers).set_defaults(command=run_webhooks_command)  # type: ignore[arg-type]
+
+
 # --- the parser and main -----------------------------------------------------------------
 
 
@@ -193,7 +219,8 @@ def _build_parser() -> _Parser:
     subparsers = parser.add_subparsers(dest="subcommand", metavar="COMMAND", parser_class=_Parser)
     subparsers.required = True
     _add_emulator(subparsers)
-    # Later issues add ``demo`` and ``webhooks`` here, each with its own _add_* function.
+    _add_demo(subparsers)
+    _add_webhooks(subparsers)
     return parser
 
 
