@@ -19,6 +19,12 @@ from prefect_stripe_identity._logging import install_secrets_filter
 from prefect_stripe_identity._pagination import AsyncPage, Page
 from prefect_stripe_identity._version import __version__
 from prefect_stripe_identity.credentials import StripeIdentityCredentials
+from prefect_stripe_identity.flows import (
+    VerificationOutcome,
+    redact_expired_verification_sessions,
+    redact_verification_session_flow,
+    verify_identity,
+)
 from prefect_stripe_identity.models import VerificationReport, VerificationSession
 from prefect_stripe_identity.serializers import MaskingPickleSerializer
 from prefect_stripe_identity.tasks import (
@@ -58,6 +64,7 @@ __all__ = [
     "StripeIdentityClient",
     "StripeIdentityCredentials",
     "StripeIdentityError",
+    "VerificationOutcome",
     "VerificationReport",
     "VerificationSession",
     "__version__",
@@ -73,8 +80,11 @@ __all__ = [
     "create_verification_session",
     "list_verification_reports",
     "list_verification_sessions",
+    "redact_expired_verification_sessions",
     "redact_verification_session",
+    "redact_verification_session_flow",
     "retrieve_verification_report",
     "retrieve_verification_session",
     "update_verification_session",
+    "verify_identity",
 ]

@@ -23,8 +23,11 @@ import httpx
 
 from prefect_stripe_identity.credentials import StripeIdentityCredentials
 from prefect_stripe_identity.emulator import EmulatorConfig, EmulatorServer
-from prefect_stripe_identity.flows import VerificationOutcome, verify_identity
-from prefect_stripe_identity.flows._retention import redact_expired_verification_sessions
+from prefect_stripe_identity.flows import (
+    VerificationOutcome,
+    redact_expired_verification_sessions,
+    verify_identity,
+)
 from prefect_stripe_identity.models import VerificationSession
 
 __all__ = ["person_arrives", "print_hosted_url", "run_demo"]

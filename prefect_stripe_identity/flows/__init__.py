@@ -5,6 +5,13 @@ from prefect_stripe_identity.flows._inputs import (
     RETENTION_METADATA_KEY,
     VerificationSessionUpdate,
 )
+from prefect_stripe_identity.flows._retention import (
+    SessionRedactionResult,
+    SweepFailure,
+    SweepReport,
+    redact_expired_verification_sessions,
+    redact_verification_session_flow,
+)
 from prefect_stripe_identity.flows._verify import (
     DEFAULT_REDACTION_DEPLOYMENT,
     CheckResult,
@@ -19,7 +26,12 @@ __all__ = [
     "RETENTION_METADATA_KEY",
     "CheckResult",
     "ProvidedDetailsInput",
+    "SessionRedactionResult",
+    "SweepFailure",
+    "SweepReport",
     "VerificationOutcome",
     "VerificationSessionUpdate",
+    "redact_expired_verification_sessions",
+    "redact_verification_session_flow",
     "verify_identity",
 ]
