@@ -138,6 +138,9 @@ class SweepReport(BaseModel):
     limit_reached: bool = False
     #: Stripe answered 429 this many times after the client's own retries.
     rate_limited: int = 0
+    #: The error code that stopped the listing, if one did (the run then fails after
+    #: finishing what was queued; the next run resumes).
+    listing_error: str | None = None
     elapsed_seconds: float = 0.0
 
     @property
@@ -506,7 +509,10 @@ async def _redact_batch(
 
             async def one(session_id: str) -> None:
                 async with semaphore:
-                    await _redact_one(client, gate, session_id, wanted, result)
+                    try:
+                        await _redact_one(client, gate, session_id, wanted, result)
+                    except Exception as error:  # e.g. the Prefect limit vanished: count, go on
+                        _fail(result, session_id, error)
 
             await asyncio.gather(*(one(session_id) for session_id in session_ids))
     finally:
@@ -590,6 +596,7 @@ def _render_artifact(report: SweepReport, rate: float) -> str:
         f"| Failed | {report.failed_total} |",
         f"| Rate limited (429 after client retries) | {report.rate_limited} |",
         f"| Stopped at max_sessions | {report.limit_reached} |",
+        f"| Listing stopped by error | {report.listing_error or 'no'} |",
         f"| Wall time | {report.elapsed_seconds:.1f} s |",
         f"| Rate | {rate:.1f} redactions/s |",
         "",
@@ -714,42 +721,49 @@ def redact_expired_verification_sessions(
         while len(pending) > MAX_BATCHES_IN_FLIGHT:
             collect(pending.popleft(), sizes.popleft())
 
+    listing_error: StripeIdentityError | None = None
     http = httpx.Client(event_hooks={"request": [gate.before_request_sync]})
     try:
         # The listing holds no slot of a non-decaying limit: one page request at a time.
         with credentials.get_client(http_client=http) as client:
-            for session in _sessions_to_consider(client, cutoff):
-                report.scanned += 1
-                reason = classify_session(
-                    session,
-                    cutoff=cutoff,
-                    now=now,
-                    statuses=wanted,
-                    legal_hold_metadata_key=legal_hold_metadata_key,
-                )
-                if reason is not None:
-                    _bump(report.skipped, reason)
-                elif dry_run:
-                    report.would_redact += 1
-                else:
-                    batch.append(session.id)
-                    queued += 1
-                    if len(batch) >= BATCH_SIZE:
-                        submit()
-                if report.scanned % progress_every == 0:
-                    logger.info(
-                        "Progress: %d sessions scanned, %d redactions queued (%d done), "
-                        "%d skipped, %d failed, %.1f s.",
-                        report.scanned,
-                        queued + report.would_redact,
-                        report.redacted,
-                        report.skipped_total,
-                        report.failed_total,
-                        time.monotonic() - started,
+            try:
+                for session in _sessions_to_consider(client, cutoff):
+                    report.scanned += 1
+                    reason = classify_session(
+                        session,
+                        cutoff=cutoff,
+                        now=now,
+                        statuses=wanted,
+                        legal_hold_metadata_key=legal_hold_metadata_key,
                     )
-                if max_sessions is not None and queued + report.would_redact >= max_sessions:
-                    report.limit_reached = True
-                    break
+                    if reason is not None:
+                        _bump(report.skipped, reason)
+                    elif dry_run:
+                        report.would_redact += 1
+                    else:
+                        batch.append(session.id)
+                        queued += 1
+                        if len(batch) >= BATCH_SIZE:
+                            submit()
+                    if report.scanned % progress_every == 0:
+                        logger.info(
+                            "Progress: %d sessions scanned, %d redactions queued (%d done), "
+                            "%d skipped, %d failed, %.1f s.",
+                            report.scanned,
+                            queued + report.would_redact,
+                            report.redacted,
+                            report.skipped_total,
+                            report.failed_total,
+                            time.monotonic() - started,
+                        )
+                    if max_sessions is not None and queued + report.would_redact >= max_sessions:
+                        report.limit_reached = True
+                        break
+            except StripeIdentityError as error:
+                # The listing cannot go on (after the client's retries). Finish and count what
+                # is queued, leave the artifact, then fail the run: the next one resumes.
+                listing_error = error
+                report.listing_error = _error_code(error)
         if batch:
             submit()
         while pending:
@@ -782,6 +796,8 @@ def redact_expired_verification_sessions(
         rate,
         "; stopped at max_sessions, run again to go on" if report.limit_reached else "",
     )
+    if listing_error is not None:
+        raise listing_error
     return report
 
 

@@ -25,7 +25,7 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import State
 
-from prefect_stripe_identity import StripeIdentityClient, StripeIdentityCredentials
+from prefect_stripe_identity import APIError, StripeIdentityClient, StripeIdentityCredentials
 from prefect_stripe_identity.emulator import EmulatorConfig, EmulatorServer
 from prefect_stripe_identity.flows._inputs import RETENTION_METADATA_KEY
 from prefect_stripe_identity.flows._retention import (
@@ -574,3 +574,24 @@ def test_single_session_flow(
     with pytest.raises(Exception, match="session_id"):
         redact_verification_session_flow(credentials, " ")
     assert requests_made(emulator) == before
+
+
+@engine
+def test_a_listing_that_fails_fails_the_run_after_leaving_its_artifact() -> None:
+    config = EmulatorConfig(fault_rate=1.0, fault_kinds=("500",), redaction_seconds=0)
+    with EmulatorServer(config) as server:
+        seed(server, 5, "verified", 40)
+        credentials = StripeIdentityCredentials(
+            api_key=KEY, api_base=server.url, max_network_retries=0
+        )
+        state = redact_expired_verification_sessions(credentials, return_state=True, **FAST)
+    assert state.is_failed()
+    with pytest.raises(APIError):
+        state.result()
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id(state)])
+            )
+        )
+    assert "| Listing stopped by error | api_error |" in str(artifacts[0].data)
