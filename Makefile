@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint typecheck unit demo bench clean
+.PHONY: install test lint typecheck unit docs demo bench reliability clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ typecheck: install
 unit: install
 	$(BIN)/python -m pytest -q
 
+# The documentation site, built strictly: a broken link or reference fails the build.
+docs: install
+	$(BIN)/mkdocs build --strict --quiet --site-dir build/site
+
 test: lint typecheck unit
 
 # The main job against the embedded emulator; a local Prefect server starts on its own.
@@ -35,6 +39,10 @@ demo: install
 
 bench: install
 	$(BIN)/python benchmarks/client_overhead.py
+
+# The long reliability runs (tests/reliability, marked `reliability`); `make test` runs short versions.
+reliability: install
+	$(BIN)/python -m pytest -q -m reliability tests/reliability
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build *.egg-info
