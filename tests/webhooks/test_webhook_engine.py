@@ -9,21 +9,18 @@ from __future__ import annotations
 
 import contextvars
 import queue
-import socket
 import threading
 import time
 import uuid
 from collections.abc import Iterator
-from types import TracebackType
 
 import httpx
 import pytest
-import uvicorn
 from prefect import flow
 from prefect.client.orchestration import get_client
 from prefect.flow_runs import pause_flow_run
 from prefect.runtime import flow_run as current_flow_run
-from webhook_helpers import SECRET
+from webhook_helpers import SECRET, ReceiverServer
 
 from prefect_stripe_identity import StripeIdentityClient
 from prefect_stripe_identity.emulator import EmulatorConfig, EmulatorServer
@@ -33,49 +30,11 @@ from prefect_stripe_identity.webhooks import (
     WEBHOOK_PATH,
     PrefectForwarder,
     ResumeOutcome,
-    create_webhook_app,
 )
 
 pytestmark = pytest.mark.prefect_engine
 
 API_KEY = "sk_test_webhooks_engine_0001"
-
-
-class ReceiverServer:
-    """The webhook receiver on a free port, served by uvicorn in a daemon thread."""
-
-    def __init__(self) -> None:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port: int = probe.getsockname()[1]
-        config = uvicorn.Config(
-            create_webhook_app(SECRET), host="127.0.0.1", port=self.port, log_level="warning"
-        )
-        self._server = uvicorn.Server(config)
-        # The thread sees the harness's settings (PREFECT_API_URL) through a copied context.
-        context = contextvars.copy_context()
-        self._thread = threading.Thread(target=context.run, args=(self._server.run,), daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> ReceiverServer:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            assert time.monotonic() < deadline, "the receiver did not start"
-            time.sleep(0.01)
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._server.should_exit = True
-        self._thread.join(10)
 
 
 # The flow tells the test which session and run it made (same process, another thread).

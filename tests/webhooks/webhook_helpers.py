@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import contextvars
 import datetime
 import itertools
 import json
+import socket
+import threading
 import time
+from types import TracebackType
 from typing import Any
 from uuid import UUID
 
 import stripe
+import uvicorn
 
 from prefect_stripe_identity.models import VerificationSession
-from prefect_stripe_identity.webhooks import ResumeOutcome
+from prefect_stripe_identity.webhooks import ResumeOutcome, create_webhook_app
 
 SECRET = "whsec_test_primary_0123456789abcdef"
 OLD_SECRET = "whsec_test_rotated_out_fedcba9876543210"
@@ -157,3 +162,40 @@ class FakeForwarder:
         parts += [e["session"].model_dump_json() for e in self.emitted]
         parts += [str(e["session"].model_dump()) for e in self.emitted]
         return "\n".join(parts)
+
+
+class ReceiverServer:
+    """The webhook receiver on a free port, served by uvicorn in a daemon thread."""
+
+    def __init__(self) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port: int = probe.getsockname()[1]
+        config = uvicorn.Config(
+            create_webhook_app(SECRET), host="127.0.0.1", port=self.port, log_level="warning"
+        )
+        self._server = uvicorn.Server(config)
+        # The thread sees the harness's settings (PREFECT_API_URL) through a copied context.
+        context = contextvars.copy_context()
+        self._thread = threading.Thread(target=context.run, args=(self._server.run,), daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> ReceiverServer:
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            assert time.monotonic() < deadline, "the receiver did not start"
+            time.sleep(0.01)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._server.should_exit = True
+        self._thread.join(10)
