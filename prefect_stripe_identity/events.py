@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid5
 
 from prefect.events import Event, emit_event
 
@@ -19,6 +19,9 @@ from prefect_stripe_identity.models import VerificationSession
 __all__ = ["EVENT_PREFIX", "emit_session_event", "session_event_name", "session_resource_id"]
 
 EVENT_PREFIX = "stripe.identity.verification_session"
+# Prefect event ids derived from Stripe event ids: a webhook delivered twice, or replayed,
+# becomes the same Prefect event, which Prefect stores once.
+_EVENT_ID_NAMESPACE = UUID("6f1d2c1e-8b1a-4d55-9a57-3f0c5e9e7a11")
 
 
 def session_event_name(status: str) -> str:
@@ -47,7 +50,8 @@ def emit_session_event(
         status: The event's status when it differs from ``session.status`` (``created``,
             ``redacted``).
         flow_run_id: The flow run the session belongs to, as a related resource.
-        stripe_event_id: The id of the Stripe event this mirrors, when there is one.
+        stripe_event_id: The id of the Stripe event this mirrors, when there is one; it
+            also fixes the Prefect event's id, so a redelivery is not a second event.
         occurred: When it happened (default: now).
     """
     status = status or str(session.status)
@@ -69,6 +73,7 @@ def emit_session_event(
             }
         )
     return emit_event(
+        id=uuid5(_EVENT_ID_NAMESPACE, f"{stripe_event_id}:{status}") if stripe_event_id else None,
         event=session_event_name(status),
         resource={
             "prefect.resource.id": session_resource_id(session.id),
