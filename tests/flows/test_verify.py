@@ -74,7 +74,9 @@ class Person(threading.Thread):
                 ).raise_for_status()
 
 
-def test_a_verified_person(credentials: StripeIdentityCredentials, emulator: EmulatorServer) -> None:
+def test_a_verified_person(
+    credentials: StripeIdentityCredentials, emulator: EmulatorServer
+) -> None:
     Person(emulator, "user-1", ["verified"]).start()
     outcome = verify_identity(
         credentials, client_reference_id="user-1", timeout=timedelta(seconds=30), **FAST
