@@ -159,3 +159,55 @@ def test_a_failure_after_creation_cancels_the_session(
     with StripeIdentityClient(KEY, api_base=emulator.url) as client:
         (session,) = client.verification_sessions.list(client_reference_id="user-5").data
     assert session.status == "canceled"
+
+
+def test_a_lost_webhook_never_loses_a_verification(
+    credentials: StripeIdentityCredentials, emulator: EmulatorServer
+) -> None:
+    # No receiver at all: the person verifies, no event ever reaches the paused run. When
+    # the wait ends the flow looks once, and finds the person verified.
+    Person(emulator, "user-6", ["verified"]).start()
+    outcome = verify_identity(
+        credentials,
+        client_reference_id="user-6",
+        wait="webhook",
+        timeout=timedelta(seconds=4),
+        pause_poll_seconds=1,
+        **FAST,
+    )
+    assert outcome.status == "verified" and not outcome.timed_out
+    assert outcome.checks["document"].status == "verified"
+
+
+def test_redaction_is_scheduled_on_the_deployment_at_retention_end(
+    credentials: StripeIdentityCredentials, emulator: EmulatorServer
+) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    from prefect_stripe_identity.flows import redact_verification_session_flow
+
+    credentials.save("verify-flow-tests", overwrite=True)
+    deployment = redact_verification_session_flow.to_deployment(
+        name="redact-verification-session", parameters={"credentials": credentials}
+    )
+    deployment_id = deployment.apply()
+    Person(emulator, "user-7", ["verified"]).start()
+    outcome = verify_identity(
+        credentials,
+        client_reference_id="user-7",
+        timeout=timedelta(seconds=30),
+        retention_days=timedelta(days=7),
+        poll_interval_seconds=0.1,
+        max_poll_interval_seconds=0.3,
+    )
+    assert outcome.redaction_scheduled and outcome.retention_until is not None
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id]))
+        )
+    (run,) = runs
+    assert run.parameters["session_id"] == outcome.session_id
+    assert run.state is not None and run.state.is_scheduled()
+    assert run.next_scheduled_start_time is not None
+    assert abs((run.next_scheduled_start_time - outcome.retention_until).total_seconds()) < 1
