@@ -31,14 +31,14 @@ unit: install
 docs: install
 	$(BIN)/mkdocs build --strict --quiet --site-dir build/site
 
-test: lint typecheck unit
+test: lint typecheck unit docs
 
 # The main job against the embedded emulator; a local Prefect server starts on its own.
 demo: install
 	$(BIN)/prefect-stripe-identity demo
 
 bench: install
-	$(BIN)/python benchmarks/client_overhead.py
+	$(BIN)/python benchmarks/run_all.py
 
 # The long reliability runs (tests/reliability, marked `reliability`); `make test` runs short versions.
 reliability: install
