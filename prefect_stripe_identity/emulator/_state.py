@@ -564,7 +564,7 @@ class Emulator:
         cursor = after if after is not None else before
         if cursor is not None and collection.get(cursor) is None:
             raise resource_missing(kind, cursor, "starting_after" if after else "ending_before")
-        cursor_key = collection.sort_key(cursor) if cursor is not None else None
+        position = collection.position(cursor) if cursor is not None else None
 
         def selected(ids: Iterable[str]) -> Iterable[dict[str, Any]]:
             for object_id in ids:
@@ -572,17 +572,16 @@ class Emulator:
                 if matches(obj["created"]) and keep(obj):
                     yield obj
 
-        if before is not None and cursor_key is not None:
-            newer = [i for i in ordered if collection.sort_key(i) > cursor_key]
+        if before is not None and position is not None:
             found: list[dict[str, Any]] = []
-            for obj in selected(reversed(newer)):  # closest to the cursor first
+            for obj in selected(reversed(ordered[:position])):  # closest to the cursor first
                 found.append(obj)
                 if len(found) > limit:
                     break
             has_more = len(found) > limit
             return list(reversed(found[:limit])), has_more
-        if cursor_key is not None:
-            ordered = [i for i in ordered if collection.sort_key(i) < cursor_key]
+        if position is not None:
+            ordered = ordered[position + 1 :]
         result: list[dict[str, Any]] = []
         for obj in selected(ordered):
             result.append(obj)
