@@ -454,6 +454,8 @@ class EmulatorApp:
         request_id: str = request.scope["emulator.request_id"]
         try:
             params = await self._control_params(request, _validation.SEED)
+            # Seeded sessions carry the `seeded` mark too: it counts toward Stripe's limit.
+            _validation.check_metadata_count({"seeded": "true", **params.get("metadata", {})})
         except StripeAPIError as exc:
             return _error_response(exc, request_id)
         status = params.get("status", "requires_input")
@@ -464,6 +466,7 @@ class EmulatorApp:
                 status,
                 params.get("age_days", 0),
                 params.get("type", "document"),
+                params.get("metadata"),
             )
         return _json({"count": len(ids), "status": status, "created": created, "ids": ids})
 

@@ -591,8 +591,16 @@ class Emulator:
 
     # --- test controls ----------------------------------------------------------------------
 
-    def seed(self, count: int, status: str, age_days: int, session_type: str) -> list[str]:
-        """Make ``count`` sessions created ``age_days`` ago, already in ``status``.
+    def seed(
+        self,
+        count: int,
+        status: str,
+        age_days: int,
+        session_type: str,
+        metadata: Mapping[str, str] | None = None,
+    ) -> list[str]:
+        """Make ``count`` sessions created ``age_days`` ago, already in ``status``, with
+        ``metadata`` added to the ``seeded`` mark (e.g. a legal hold on a verified session).
 
         Built in bulk (one write-through transaction, no events): for volume tests such as
         retention sweeps over thousands of sessions.
@@ -611,7 +619,7 @@ class Emulator:
                 "last_error": None,
                 "last_verification_report": None,
                 "livemode": False,
-                "metadata": {"seeded": "true"},
+                "metadata": {"seeded": "true", **(metadata or {})},
                 "options": _options_for(session_type, None),
                 "provided_details": None,
                 "redaction": None,

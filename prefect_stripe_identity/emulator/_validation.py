@@ -351,6 +351,7 @@ SEED = Operation(
         "status": Enum(("canceled", "processing", "requires_input", "verified")),
         "age_days": Int(minimum=0, maximum=36_500),
         "type": _SESSION_TYPE,
+        "metadata": Metadata(),
     },
     required=("count",),
 )

@@ -1,4 +1,4 @@
-"""`POST /_emulator/faults`: the next requests meet a chosen fault, then all is normal."""
+"""Test controls added for failure and volume tests: scripted faults and seeded metadata."""
 
 from __future__ import annotations
 
@@ -40,3 +40,19 @@ async def test_fault_count_is_bounded(count: str) -> None:
     async with httpx.AsyncClient(transport=transport, base_url="http://emulator") as http:
         bad = await http.post("/_emulator/faults", data={"kind": "500", "count": count})
         assert bad.status_code == 400 and bad.json()["error"]["param"] == "count"
+
+
+async def test_seed_can_put_metadata_on_every_seeded_session() -> None:
+    transport = httpx.ASGITransport(app=create_app(EmulatorConfig()))
+    async with httpx.AsyncClient(transport=transport, base_url="http://emulator") as http:
+        seeded = await http.post(
+            "/_emulator/seed",
+            data={"count": "3", "status": "verified", "metadata[legal_hold]": "true"},
+        )
+        ids = seeded.json()["ids"]
+        for session_id in ids:
+            got = await http.get(f"/v1/identity/verification_sessions/{session_id}", headers=AUTH)
+            assert got.json()["metadata"] == {"seeded": "true", "legal_hold": "true"}
+        too_many = {f"metadata[k{i}]": "v" for i in range(51)}
+        bad = await http.post("/_emulator/seed", data={"count": "1", **too_many})
+        assert bad.status_code == 400 and bad.json()["error"]["param"] == "metadata"
