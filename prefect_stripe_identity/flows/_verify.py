@@ -15,7 +15,7 @@ from typing import Any, Literal
 from prefect import flow, get_run_logger
 from prefect.context import FlowRunContext
 from prefect.deployments import run_deployment
-from prefect.exceptions import ObjectNotFound
+from prefect.exceptions import FlowPauseTimeout, ObjectNotFound
 from prefect.flow_runs import pause_flow_run
 from prefect.transactions import Transaction, get_transaction, transaction
 from pydantic import BaseModel, Field, SecretStr
@@ -249,6 +249,7 @@ def _wait_by_webhook(
     deadline: float,
     pause_poll_seconds: int,
     stop_on_failure: bool,
+    fallback: Callable[[VerificationSession], tuple[VerificationSession, bool]],
 ) -> tuple[VerificationSession, bool]:
     newest_event = 0
     pauses = 0
@@ -264,12 +265,15 @@ def _wait_by_webhook(
                 poll_interval=pause_poll_seconds,
                 key=f"stripe-identity-wait-{pauses}",
             )
-        except Exception as exc:  # FlowPauseTimeout, or a pause the server refused
+        except FlowPauseTimeout:
             # A lost webhook never loses a verification: look once before giving up.
-            get_run_logger().info("No webhook arrived (%s): checking the session once.", exc)
+            get_run_logger().info("No webhook came in time: checking the session once.")
             session = retrieve_verification_session(credentials, session.id)
             watch.see(session)
             return session, str(session.status) not in FINAL_STATUSES
+        except RuntimeError as exc:  # the run cannot pause (e.g. the server refused it)
+            get_run_logger().warning("Cannot wait by webhook (%s): polling instead.", exc)
+            return fallback(session)
         if update.session_id != session.id or (update.event_created or 0) < newest_event:
             continue  # an older event never moves the flow backwards
         newest_event = update.event_created or newest_event
@@ -442,17 +446,9 @@ def verify_identity(
                 logger.warning("Could not annotate %s: %s", session.id, exc.code or exc)
 
         watch = _Watch(session, flow_run_id)
-        if wait == "webhook":
-            session, timed_out = _wait_by_webhook(
-                credentials,
-                session,
-                watch,
-                deadline=deadline,
-                pause_poll_seconds=pause_poll_seconds,
-                stop_on_failure=stop_on_failure,
-            )
-        else:
-            session, timed_out = _wait_by_polling(
+
+        def poll(session: VerificationSession) -> tuple[VerificationSession, bool]:
+            return _wait_by_polling(
                 credentials,
                 session,
                 watch,
@@ -461,6 +457,19 @@ def verify_identity(
                 max_poll_interval_seconds=max_poll_interval_seconds,
                 stop_on_failure=stop_on_failure,
             )
+
+        if wait == "webhook":
+            session, timed_out = _wait_by_webhook(
+                credentials,
+                session,
+                watch,
+                deadline=deadline,
+                pause_poll_seconds=pause_poll_seconds,
+                stop_on_failure=stop_on_failure,
+                fallback=poll,
+            )
+        else:
+            session, timed_out = poll(session)
 
         canceled_by_flow = False
         if timed_out and cancel_on_timeout and session.status == "requires_input":

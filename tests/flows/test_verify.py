@@ -211,3 +211,25 @@ def test_redaction_is_scheduled_on_the_deployment_at_retention_end(
     assert run.state is not None and run.state.is_scheduled()
     assert run.next_scheduled_start_time is not None
     assert abs((run.next_scheduled_start_time - outcome.retention_until).total_seconds()) < 1
+
+
+def test_a_run_that_cannot_pause_polls_instead(
+    credentials: StripeIdentityCredentials,
+    emulator: EmulatorServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from prefect_stripe_identity.flows import _verify
+
+    def refuse(**kwargs: Any) -> None:
+        raise RuntimeError("Flow run cannot be paused: refused by the server")
+
+    monkeypatch.setattr(_verify, "pause_flow_run", refuse)
+    Person(emulator, "user-8", ["verified"]).start()
+    outcome = verify_identity(
+        credentials,
+        client_reference_id="user-8",
+        wait="webhook",
+        timeout=timedelta(seconds=30),
+        **FAST,
+    )
+    assert outcome.status == "verified" and not outcome.timed_out
