@@ -94,6 +94,11 @@ def client_overhead() -> tuple[int, str]:
     return code, "\n".join(rows) + "\n" + note
 
 
+def _rss_growth(row: dict[str, Any]) -> str:
+    value = row.get("peak_rss_growth_mib", row.get("maxrss_growth_mib"))
+    return "n/a" if value is None else f"{value:.1f} MiB"
+
+
 def retention_sweep() -> tuple[int, str]:
     code, out = run("retention_sweep")
     lines = out.splitlines()
@@ -119,12 +124,12 @@ def retention_sweep() -> tuple[int, str]:
     memory = data.get("memory")
     if memory:
         parts += [
-            "| sessions | mode | tracemalloc peak | max RSS growth | sweep time |",
+            "| sessions | mode | tracemalloc peak | peak RSS growth | sweep time |",
             "|---|---|---|---|---|",
         ]
         parts += [
             f"| {r['sessions']:,} | {'dry run' if r['dry_run'] else 'redacting'} | "
-            f"{r['tracemalloc_peak_mib']:.1f} MiB | {r['maxrss_growth_mib']:.1f} MiB | "
+            f"{r['tracemalloc_peak_mib']:.1f} MiB | {_rss_growth(r)} | "
             f"{r['seconds']:.1f} s |"
             for r in memory
         ]
