@@ -84,26 +84,19 @@ class StripeIdentityError(Exception):
         )
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # Errors cross process boundaries (Prefect results, multiprocessing): keep the fields.
-        return (_rebuild_error, (type(self), self.message, self._fields()))
-
-    def _fields(self) -> dict[str, Any]:
-        return {
-            "http_status": self.http_status,
-            "type": self.type,
-            "code": self.code,
-            "param": self.param,
-            "request_id": self.request_id,
-            "doc_url": self.doc_url,
-            "headers": self.headers,
-            "should_retry": self.should_retry,
-        }
+        # Errors cross process boundaries (Prefect results, multiprocessing). Rebuilding from
+        # the args and attributes, not through __init__, holds for subclasses with their own
+        # constructor too.
+        return (_rebuild_error, (type(self), self.args, self.__dict__))
 
 
 def _rebuild_error(
-    cls: type[StripeIdentityError], message: str, fields: dict[str, Any]
+    cls: type[StripeIdentityError], args: tuple[Any, ...], state: dict[str, Any]
 ) -> StripeIdentityError:
-    return cls(message, **fields)
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
 
 
 class APIConnectionError(StripeIdentityError):

@@ -20,6 +20,8 @@ from typing import Any, Literal, ParamSpec, TypeVar
 
 from prefect import Task, task
 
+from prefect_stripe_identity._client import AsyncStripeIdentityClient, StripeIdentityClient
+from prefect_stripe_identity._params import check_id, check_idempotency_key
 from prefect_stripe_identity._task_support import (
     STRIPE_CACHE_POLICY,
     derive_idempotency_key,
@@ -85,7 +87,26 @@ def _stripe_task(
 
 
 def _key(operation: str, idempotency_key: str | None, params: Mapping[str, Any]) -> str | None:
-    return idempotency_key or derive_idempotency_key(operation, params)
+    # An explicit key is checked, never silently replaced (an empty one is an error).
+    key = check_idempotency_key(idempotency_key)
+    return key if key is not None else derive_idempotency_key(operation, params)
+
+
+def _credentials(credentials: Any) -> StripeIdentityCredentials:
+    if not isinstance(credentials, StripeIdentityCredentials):
+        raise TypeError(
+            "`credentials` must be a StripeIdentityCredentials block (for example "
+            f'StripeIdentityCredentials.load("BLOCK_NAME")), got {type(credentials).__name__}'
+        )
+    return credentials
+
+
+def _client(credentials: Any) -> StripeIdentityClient:
+    return _credentials(credentials).get_client()
+
+
+def _aclient(credentials: Any) -> AsyncStripeIdentityClient:
+    return _credentials(credentials).get_async_client()
 
 
 def _check_max_results(max_results: int) -> int:
@@ -188,7 +209,7 @@ def create_verification_session(
         "expand": expand,
     }
     key = _key("create", idempotency_key, params)
-    with credentials.get_client() as client:
+    with _client(credentials) as client:
         return client.verification_sessions.create(**params, idempotency_key=key)
 
 
@@ -223,7 +244,7 @@ async def acreate_verification_session(
         "expand": expand,
     }
     key = _key("create", idempotency_key, params)
-    async with credentials.get_async_client() as client:
+    async with _aclient(credentials) as client:
         return await client.verification_sessions.create(**params, idempotency_key=key)
 
 
@@ -240,7 +261,8 @@ def retrieve_verification_session(
         session_id: The session id (vs_…).
         expand: Fields to expand, e.g. ["last_verification_report", "verified_outputs"].
     """
-    with credentials.get_client() as client:
+    check_id(session_id, "session_id")
+    with _client(credentials) as client:
         return client.verification_sessions.retrieve(session_id, expand=expand)
 
 
@@ -251,7 +273,8 @@ async def aretrieve_verification_session(
     expand: list[str] | None = None,
 ) -> VerificationSession:
     """Async twin of `retrieve_verification_session`."""
-    async with credentials.get_async_client() as client:
+    check_id(session_id, "session_id")
+    async with _aclient(credentials) as client:
         return await client.verification_sessions.retrieve(session_id, expand=expand)
 
 
@@ -278,6 +301,7 @@ def update_verification_session(
         expand: Fields to expand in the answer.
         idempotency_key: A business key; by default one derived from the run.
     """
+    check_id(session_id, "session_id")
     params: dict[str, Any] = {
         "type": type,
         "metadata": metadata,
@@ -286,7 +310,7 @@ def update_verification_session(
         "expand": expand,
     }
     key = _key("update", idempotency_key, {"session": session_id, **params})
-    with credentials.get_client() as client:
+    with _client(credentials) as client:
         return client.verification_sessions.update(session_id, **params, idempotency_key=key)
 
 
@@ -302,6 +326,7 @@ async def aupdate_verification_session(
     idempotency_key: str | None = None,
 ) -> VerificationSession:
     """Async twin of `update_verification_session`."""
+    check_id(session_id, "session_id")
     params: dict[str, Any] = {
         "type": type,
         "metadata": metadata,
@@ -310,7 +335,7 @@ async def aupdate_verification_session(
         "expand": expand,
     }
     key = _key("update", idempotency_key, {"session": session_id, **params})
-    async with credentials.get_async_client() as client:
+    async with _aclient(credentials) as client:
         return await client.verification_sessions.update(session_id, **params, idempotency_key=key)
 
 
@@ -338,7 +363,7 @@ def list_verification_sessions(
         expand: Fields to expand, e.g. ["data.last_verification_report"].
     """
     limit = min(_check_max_results(max_results), MAX_PAGE_SIZE)
-    with credentials.get_client() as client:
+    with _client(credentials) as client:
         page = client.verification_sessions.list(
             status=status,
             client_reference_id=client_reference_id,
@@ -369,7 +394,7 @@ async def alist_verification_sessions(
 ) -> list[VerificationSession]:
     """Async twin of `list_verification_sessions`."""
     limit = min(_check_max_results(max_results), MAX_PAGE_SIZE)
-    async with credentials.get_async_client() as client:
+    async with _aclient(credentials) as client:
         page = await client.verification_sessions.list(
             status=status,
             client_reference_id=client_reference_id,
@@ -402,8 +427,9 @@ def cancel_verification_session(
         expand: Fields to expand in the answer.
         idempotency_key: A business key; by default one derived from the run.
     """
+    check_id(session_id, "session_id")
     key = _key("cancel", idempotency_key, {"session": session_id, "expand": expand})
-    with credentials.get_client() as client:
+    with _client(credentials) as client:
         return client.verification_sessions.cancel(session_id, expand=expand, idempotency_key=key)
 
 
@@ -415,8 +441,9 @@ async def acancel_verification_session(
     idempotency_key: str | None = None,
 ) -> VerificationSession:
     """Async twin of `cancel_verification_session`."""
+    check_id(session_id, "session_id")
     key = _key("cancel", idempotency_key, {"session": session_id, "expand": expand})
-    async with credentials.get_async_client() as client:
+    async with _aclient(credentials) as client:
         return await client.verification_sessions.cancel(
             session_id, expand=expand, idempotency_key=key
         )
@@ -437,8 +464,9 @@ def redact_verification_session(
         expand: Fields to expand in the answer.
         idempotency_key: A business key; by default one derived from the run.
     """
+    check_id(session_id, "session_id")
     key = _key("redact", idempotency_key, {"session": session_id, "expand": expand})
-    with credentials.get_client() as client:
+    with _client(credentials) as client:
         return client.verification_sessions.redact(session_id, expand=expand, idempotency_key=key)
 
 
@@ -450,8 +478,9 @@ async def aredact_verification_session(
     idempotency_key: str | None = None,
 ) -> VerificationSession:
     """Async twin of `redact_verification_session`."""
+    check_id(session_id, "session_id")
     key = _key("redact", idempotency_key, {"session": session_id, "expand": expand})
-    async with credentials.get_async_client() as client:
+    async with _aclient(credentials) as client:
         return await client.verification_sessions.redact(
             session_id, expand=expand, idempotency_key=key
         )
@@ -473,7 +502,8 @@ def retrieve_verification_report(
         report_id: The report id (vr_…).
         expand: Fields to expand in the answer.
     """
-    with credentials.get_client() as client:
+    check_id(report_id, "report_id")
+    with _client(credentials) as client:
         return client.verification_reports.retrieve(report_id, expand=expand)
 
 
@@ -484,7 +514,8 @@ async def aretrieve_verification_report(
     expand: list[str] | None = None,
 ) -> VerificationReport:
     """Async twin of `retrieve_verification_report`."""
-    async with credentials.get_async_client() as client:
+    check_id(report_id, "report_id")
+    async with _aclient(credentials) as client:
         return await client.verification_reports.retrieve(report_id, expand=expand)
 
 
@@ -510,7 +541,7 @@ def list_verification_reports(
         expand: Fields to expand in the answer.
     """
     limit = min(_check_max_results(max_results), MAX_PAGE_SIZE)
-    with credentials.get_client() as client:
+    with _client(credentials) as client:
         page = client.verification_reports.list(
             verification_session=verification_session,
             type=type,
@@ -539,7 +570,7 @@ async def alist_verification_reports(
 ) -> list[VerificationReport]:
     """Async twin of `list_verification_reports`."""
     limit = min(_check_max_results(max_results), MAX_PAGE_SIZE)
-    async with credentials.get_async_client() as client:
+    async with _aclient(credentials) as client:
         page = await client.verification_reports.list(
             verification_session=verification_session,
             type=type,

@@ -227,11 +227,6 @@ ALL_TASKS = [
     (spec, getattr(tasks_module, prefix + spec.name)) for spec in TASK_SPECS for prefix in ("", "a")
 ]
 
-# The name the error gives a path id: Stripe's (``{session}``, ``{report}``), see
-# `test_an_id_error_names_the_tasks_own_parameter` for the task's own name.
-STRIPE_ID_NAMES = {"session_id": "session", "report_id": "report"}
-
-
 def test_the_table_covers_every_task_and_every_parameter() -> None:
     public = {name for name in tasks_module.__all__ if not name.startswith("a")}
     assert public == set(SPECS)
@@ -417,7 +412,7 @@ def test_bad_input_to_any_task_fails_naming_the_parameter_and_sends_nothing(
         assert error.type == "invalid_request_error"
     else:
         assert spec.params[param] == "max_results"  # the one task-level check
-    assert _names(error, STRIPE_ID_NAMES.get(param, param)), (param, repr(error))
+    assert _names(error, param), (param, repr(error))
 
 
 @settings(max_examples=60, deadline=None)
@@ -433,11 +428,6 @@ def test_valid_input_to_any_task_sends_exactly_one_request(data: st.DataObject) 
 # --- found bugs, kept as strict expectations ----------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tasks.py passes session_id/report_id to the client, whose check_id names them "
-    "`session`/`report` (Stripe's path names), not the task's parameter names",
-)
 @pytest.mark.parametrize(
     ("task", "param"),
     [
@@ -457,11 +447,6 @@ def test_an_id_error_names_the_tasks_own_parameter(task: Any, param: str) -> Non
     assert info.value.param == param
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tasks.py `_key` treats a falsy idempotency_key as absent (`idempotency_key or "
-    "derive…`): an empty key is not refused, and a request goes out under another key",
-)
 @pytest.mark.parametrize(
     "task",
     [
@@ -481,11 +466,6 @@ def test_an_empty_idempotency_key_is_refused(task: Any) -> None:
     assert info.value.param == "idempotency_key"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tasks do not check `credentials`: a key string or None fails with "
-    "AttributeError (\"'str' object has no attribute 'get_client'\"), naming no parameter",
-)
 @pytest.mark.parametrize("bad", ["sk_test_notablock", None, {"api_key": "sk_test_x"}])
 def test_credentials_that_are_not_a_block_are_refused_naming_them(bad: Any) -> None:
     with pytest.raises((InvalidRequestError, TypeError, ValueError)) as info:
