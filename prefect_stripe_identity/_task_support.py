@@ -6,7 +6,9 @@ A POST made by a task carries a key derived from what survives both task retries
 flow retries:
 
 * the flow run id (the task run id for a task run outside any flow),
-* the task's ``task_key`` (its function),
+* the task's function, by module and qualified name (Prefect's ``task_key`` hashes the
+  code object, which is not the same in two processes: a crashed run retried by a
+  worker would get another key),
 * the call's number among the calls of that task *with the same inputs* in this flow-run
   attempt: 0 for the first, 1 for the second, ... counted again from 0 on every attempt
   (Prefect 3.8 gives directly called tasks a random ``dynamic_key``, so the package keeps
@@ -45,6 +47,7 @@ __all__ = [
     "canonical_params",
     "derive_idempotency_key",
     "retry_on_retryable_stripe_errors",
+    "task_identity",
 ]
 
 
@@ -68,6 +71,12 @@ _COUNTER_LOCK = threading.Lock()
 _NOT_HASHED = ("credentials", "idempotency_key")
 
 
+def task_identity(task_ctx: TaskRunContext) -> str:
+    """The running task's function as ``module.qualname``: the same in every process."""
+    fn = task_ctx.task.fn
+    return f"{fn.__module__}.{fn.__qualname__}"
+
+
 def call_number(task_ctx: TaskRunContext) -> int | None:
     """The number of this call among the calls of its task with the same inputs in the
     current flow-run attempt (``None`` outside a flow run). See the module docstring."""
@@ -84,7 +93,7 @@ def call_number(task_ctx: TaskRunContext) -> int | None:
     pinned = f"{_COUNTER_PREFIX}run:{task_run.id}"
     inputs = {k: v for k, v in task_ctx.parameters.items() if k not in _NOT_HASHED}
     digest = hashlib.sha256(canonical_params(inputs).encode()).hexdigest()[:16]
-    counter = f"{_COUNTER_PREFIX}{task_run.task_key}:{digest}"
+    counter = f"{_COUNTER_PREFIX}{task_identity(task_ctx)}:{digest}"
     with _COUNTER_LOCK:
         if pinned not in counters:
             counters[counter] = int(counters.get(counter, -1)) + 1
@@ -102,7 +111,7 @@ def derive_idempotency_key(operation: str, params: Mapping[str, Any]) -> str | N
     call = call_number(context)
     # Outside a flow run, the task run id survives the task's retries.
     anchor = f"task_run:{task_run.id}" if call is None else f"flow_run:{task_run.flow_run_id}"
-    parts = (anchor, task_run.task_key, str(call), operation, canonical_params(params))
+    parts = (anchor, task_identity(context), str(call), operation, canonical_params(params))
     return f"psi-{operation}-{hashlib.sha256('|'.join(parts).encode()).hexdigest()[:40]}"
 
 

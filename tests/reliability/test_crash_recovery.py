@@ -70,12 +70,6 @@ def _deploy(
 # --- verify_identity killed right after the create ------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the retried attempt of the same flow run sends another derived "
-    "Idempotency-Key for the create (seen: psi-create-4551f34b... then psi-create-26aa0bab...), "
-    "so it creates a second session and the first stays open, orphaned",
-)
 @pytest.mark.parametrize(
     "repeat",
     [pytest.param(1, id="short"), pytest.param(3, id="full", marks=pytest.mark.reliability)],
