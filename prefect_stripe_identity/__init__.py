@@ -78,6 +78,7 @@ __all__ = [
     "aupdate_verification_session",
     "cancel_verification_session",
     "create_verification_session",
+    "install_secrets_filter",
     "list_verification_reports",
     "list_verification_sessions",
     "redact_expired_verification_sessions",

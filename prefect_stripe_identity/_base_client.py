@@ -41,6 +41,7 @@ from prefect_stripe_identity._exceptions import (
     RateLimitError,
     StripeIdentityError,
 )
+from prefect_stripe_identity._logging import get_logger
 from prefect_stripe_identity._params import check_idempotency_key
 from prefect_stripe_identity._secrets import mask_secrets, masked_key
 from prefect_stripe_identity._version import __version__
@@ -55,7 +56,7 @@ __all__ = [
     "retry_delay",
 ]
 
-logger = logging.getLogger("prefect_stripe_identity.client")
+logger = get_logger("prefect_stripe_identity.client")
 
 DEFAULT_API_BASE = "https://api.stripe.com"
 DEFAULT_TIMEOUT = 80.0  # seconds, as the official SDK

@@ -11,7 +11,7 @@ import logging
 
 from prefect_stripe_identity._secrets import mask_secrets
 
-__all__ = ["StripeSecretsFilter", "install_secrets_filter"]
+__all__ = ["StripeSecretsFilter", "get_logger", "install_secrets_filter"]
 
 # Where records of a Prefect run pass: the run loggers (records are created there, so a
 # logger filter sees them) and the handlers of the loggers that ship records to the API,
@@ -34,6 +34,18 @@ class StripeSecretsFilter(logging.Filter):
 
 
 _FILTER = StripeSecretsFilter()
+
+
+def get_logger(name: str) -> logging.Logger:
+    """The package's logger ``name``, masking Stripe secrets in every record it creates.
+
+    A logger's filters see only the records created on that very logger, not those of its
+    children, so each package logger carries the filter itself.
+    """
+    logger = logging.getLogger(name)
+    if _FILTER not in logger.filters:
+        logger.addFilter(_FILTER)
+    return logger
 
 
 def install_secrets_filter() -> None:

@@ -229,3 +229,25 @@ def test_retry_condition_follows_stripe_rules(error: Exception, retried: bool) -
 
 def test_retry_condition_does_not_retry_a_completed_state() -> None:
     assert retry_on_retryable_stripe_errors(None, None, Completed(data=1)) is False  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "name", ["prefect_stripe_identity.client", "prefect_stripe_identity.webhooks"]
+)
+def test_package_loggers_mask_secrets_in_their_own_records(name: str) -> None:
+    import prefect_stripe_identity.webhooks  # noqa: F401 (creates its logger)
+
+    # A user's own handler on the package logger, records not passing Prefect's handlers.
+    logger = logging.getLogger(name)
+    seen: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())  # type: ignore[method-assign]
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        logger.warning("echoing %s and %s", KEY, CLIENT_SECRET)
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = True
+    assert seen and KEY not in seen[0] and CLIENT_SECRET not in seen[0]
+    assert "sk_test_********" in seen[0]

@@ -7,7 +7,6 @@ is acknowledged only once Prefect has it, or when retrying could never help.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 
 from starlette.applications import Starlette
@@ -15,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from prefect_stripe_identity._logging import get_logger
 from prefect_stripe_identity.webhooks._dedupe import DedupeStore
 from prefect_stripe_identity.webhooks._forwarder import Forwarder
 from prefect_stripe_identity.webhooks._processor import WebhookProcessor
@@ -26,7 +26,7 @@ from prefect_stripe_identity.webhooks._signature import (
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "WEBHOOK_PATH", "create_webhook_app"]
 
-logger = logging.getLogger("prefect_stripe_identity.webhooks")
+logger = get_logger("prefect_stripe_identity.webhooks")
 
 #: Where Stripe posts events.
 WEBHOOK_PATH = "/webhooks/stripe"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime
 import enum
-import logging
 from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
 
@@ -17,12 +16,13 @@ from prefect.client.schemas.objects import StateType
 from prefect.client.schemas.responses import SetStateStatus
 from prefect.exceptions import ObjectNotFound
 
+from prefect_stripe_identity._logging import get_logger
 from prefect_stripe_identity.events import emit_session_event
 from prefect_stripe_identity.models import VerificationSession
 
 __all__ = ["Forwarder", "PrefectForwarder", "ResumeOutcome"]
 
-logger = logging.getLogger("prefect_stripe_identity.webhooks")
+logger = get_logger("prefect_stripe_identity.webhooks")
 
 
 class ResumeOutcome(str, enum.Enum):

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import logging
 import weakref
 from dataclasses import dataclass
 from uuid import UUID
 
 from pydantic import ValidationError
 
+from prefect_stripe_identity._logging import get_logger
 from prefect_stripe_identity.flows._inputs import FLOW_RUN_METADATA_KEY, VerificationSessionUpdate
 from prefect_stripe_identity.models import VerificationSession
 from prefect_stripe_identity.webhooks._dedupe import (
@@ -44,7 +44,7 @@ __all__ = [
     "WebhookProcessor",
 ]
 
-logger = logging.getLogger("prefect_stripe_identity.webhooks")
+logger = get_logger("prefect_stripe_identity.webhooks")
 
 #: The Stripe event types this receiver handles; everything else is acknowledged and ignored.
 IDENTITY_EVENT_PREFIX = "identity.verification_session."
