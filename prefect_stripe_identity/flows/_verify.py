@@ -444,6 +444,11 @@ def verify_identity(
                 session = update_verification_session(credentials, session.id, metadata=annotations)
             except InvalidRequestError as exc:
                 logger.warning("Could not annotate %s: %s", session.id, exc.code or exc)
+        if wait == "webhook" and session.metadata.get(FLOW_RUN_METADATA_KEY) != flow_run_id:
+            # The receiver finds the run to resume in the session's metadata: without it,
+            # a webhook wait would last until the timeout.
+            logger.info("%s does not name this run: polling instead of webhooks.", session.id)
+            wait = "poll"
 
         watch = _Watch(session, flow_run_id)
 

@@ -233,3 +233,20 @@ def test_a_run_that_cannot_pause_polls_instead(
         **FAST,
     )
     assert outcome.status == "verified" and not outcome.timed_out
+
+
+def test_a_webhook_wait_on_a_session_that_cannot_name_the_run_polls(
+    credentials: StripeIdentityCredentials, emulator: EmulatorServer
+) -> None:
+    # Attached while already processing: Stripe refuses the update that names the run, so
+    # no webhook could resume it; the flow polls and sees the outcome long before timeout.
+    with StripeIdentityClient(KEY, api_base=emulator.url) as client:
+        session = client.verification_sessions.create(type="document", client_reference_id="u9")
+    httpx.post(
+        f"{emulator.url}/_emulator/verification_sessions/{session.id}/submit",
+        data={"outcome": "verified"},
+    ).raise_for_status()
+    outcome = verify_identity(
+        credentials, session_id=session.id, wait="webhook", timeout=timedelta(hours=1), **FAST
+    )
+    assert outcome.status == "verified" and outcome.duration_seconds < 60
