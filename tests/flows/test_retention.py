@@ -529,12 +529,13 @@ def test_sweep_shares_a_prefect_concurrency_limit(
 def test_sweep_with_a_non_decaying_limit_holds_a_slot_per_call(
     emulator: EmulatorServer, credentials: StripeIdentityCredentials
 ) -> None:
-    ids = set(seed(emulator, 12, "verified", 40))
+    # More sessions than slots: the sweep must take turns through the limit.
+    ids = set(seed(emulator, 6, "verified", 40))
     name = f"stripe-identity-inflight-{uuid.uuid4().hex[:8]}"
     with get_client(sync_client=True) as client:
-        client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=4))
+        client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=2))
     report = redact_expired_verification_sessions(credentials, concurrency_limit_name=name, **FAST)
-    assert (report.redacted, report.failed) == (12, {})
+    assert (report.redacted, report.failed) == (6, {})
     assert redacted_ids(emulator) == ids
 
 

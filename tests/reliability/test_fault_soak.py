@@ -55,7 +55,7 @@ def counting_retry_condition(retries: Counter[str]) -> Any:
     ("creates", "retrieves", "cancels", "latency_ms", "client_retries"),
     [
         # Short: more quick client retries, so a task-level retry (2 s and more) is rare.
-        pytest.param(30, 30, 12, 5, 5, id="short"),
+        pytest.param(15, 15, 6, 5, 5, id="short"),
         # Full: the default client retries (2), so task-level retries happen too.
         pytest.param(500, 500, 200, 20, 2, id="full", marks=pytest.mark.reliability),
     ],
