@@ -15,7 +15,8 @@ models. What they share (see `_task_support`):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from itertools import islice
 from typing import Any, Literal, ParamSpec, TypeVar
 
 from prefect import Task, task
@@ -59,6 +60,7 @@ __all__ = [
 
 P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T")
 
 SessionType = Literal["document", "id_number"]
 SessionStatus = Literal["canceled", "processing", "requires_input", "verified"]
@@ -107,6 +109,17 @@ def _client(credentials: Any) -> StripeIdentityClient:
 
 def _aclient(credentials: Any) -> AsyncStripeIdentityClient:
     return _credentials(credentials).get_async_client()
+
+
+async def _afirst(items: AsyncIterator[T], count: int) -> list[T]:
+    """The first ``count`` items; the async twin of ``list(islice(items, count))``, which
+    stops fetching pages as soon as it has them."""
+    first: list[T] = []
+    async for item in items:
+        first.append(item)
+        if len(first) >= count:
+            break
+    return first
 
 
 def _check_max_results(max_results: int) -> int:
@@ -373,12 +386,7 @@ def list_verification_sessions(
             limit=limit,
             expand=expand,
         )
-        results: list[VerificationSession] = []
-        for session in page.auto_paging_iter():
-            results.append(session)
-            if len(results) >= max_results:
-                break
-        return results
+        return list(islice(page.auto_paging_iter(), max_results))
 
 
 @_stripe_task(**_LIST)
@@ -404,12 +412,7 @@ async def alist_verification_sessions(
             limit=limit,
             expand=expand,
         )
-        results: list[VerificationSession] = []
-        async for session in page.auto_paging_iter():
-            results.append(session)
-            if len(results) >= max_results:
-                break
-        return results
+        return await _afirst(page.auto_paging_iter(), max_results)
 
 
 @_stripe_task(**_CANCEL)
@@ -550,12 +553,7 @@ def list_verification_reports(
             limit=limit,
             expand=expand,
         )
-        results: list[VerificationReport] = []
-        for report in page.auto_paging_iter():
-            results.append(report)
-            if len(results) >= max_results:
-                break
-        return results
+        return list(islice(page.auto_paging_iter(), max_results))
 
 
 @_stripe_task(**_LIST_REPORTS)
@@ -579,9 +577,4 @@ async def alist_verification_reports(
             limit=limit,
             expand=expand,
         )
-        results: list[VerificationReport] = []
-        async for report in page.auto_paging_iter():
-            results.append(report)
-            if len(results) >= max_results:
-                break
-        return results
+        return await _afirst(page.auto_paging_iter(), max_results)

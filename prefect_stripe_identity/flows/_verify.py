@@ -20,7 +20,7 @@ from prefect.flow_runs import pause_flow_run
 from prefect.transactions import Transaction, get_transaction, transaction
 from pydantic import BaseModel, Field, SecretStr
 
-from prefect_stripe_identity._exceptions import InvalidRequestError, StripeIdentityError
+from prefect_stripe_identity._exceptions import InvalidRequestError
 from prefect_stripe_identity._task_support import canonical_params
 from prefect_stripe_identity.credentials import StripeIdentityCredentials
 from prefect_stripe_identity.events import emit_session_event
@@ -497,8 +497,6 @@ def verify_identity(
             redaction_scheduled = _schedule_redaction(
                 redaction_deployment, session.id, retention_until
             )
-        except StripeIdentityError:
-            raise
         except Exception as exc:  # the sweep still honours retention_until
             logger.warning("Could not schedule the redaction of %s: %s", session.id, exc)
 
