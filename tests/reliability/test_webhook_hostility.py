@@ -35,7 +35,7 @@ from reliability_helpers import summary
 from prefect_stripe_identity import VerificationSession
 from prefect_stripe_identity.webhooks import ResumeOutcome, create_webhook_app
 
-SECRET = "whsec_reliabilityHostility0001"
+SECRET = "whsec_" + "reliabilityHostility0001"  # fake, built so secret scanners pass it by
 PATH = "/webhooks/stripe"
 MAX_BODY = 1024 * 1024
 
