@@ -50,6 +50,7 @@ __all__ = [
     "DEFAULT_API_BASE",
     "DEFAULT_MAX_NETWORK_RETRIES",
     "DEFAULT_TIMEOUT",
+    "MIN_RETRY_DELAY",
     "AsyncAPIClient",
     "SyncAPIClient",
     "is_retryable_error",
@@ -65,6 +66,9 @@ DEFAULT_MAX_NETWORK_RETRIES = 2
 INITIAL_RETRY_DELAY = 0.5  # seconds before the first retry, doubling after each
 MAX_RETRY_DELAY = 8.0  # cap of the exponential backoff
 MAX_RETRY_AFTER = 60.0  # cap on how long a server's Retry-After may make us wait
+# Floor of every wait, Retry-After included: a `Retry-After: 0` (or a past date) must not
+# make the client hammer a struggling server back to back. The official SDK's floor.
+MIN_RETRY_DELAY = 0.5
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 HttpClientT = TypeVar("HttpClientT", httpx.Client, httpx.AsyncClient)
@@ -112,14 +116,16 @@ def retry_delay(retry_number: int, error: BaseException | None) -> float:
 
     A ``Retry-After`` from the server is honoured up to `MAX_RETRY_AFTER`; otherwise the
     delay doubles from `INITIAL_RETRY_DELAY` up to `MAX_RETRY_DELAY`, with jitter so that
-    many clients that failed together do not retry together.
+    many clients that failed together do not retry together. No wait is ever shorter than
+    `MIN_RETRY_DELAY`, whatever the server says.
     """
     if isinstance(error, StripeIdentityError):
         retry_after = _retry_after_seconds(error.headers)
         if retry_after is not None:
-            return min(retry_after, MAX_RETRY_AFTER)
+            return max(MIN_RETRY_DELAY, min(retry_after, MAX_RETRY_AFTER))
     backoff = min(INITIAL_RETRY_DELAY * 2.0 ** (retry_number - 1), MAX_RETRY_DELAY)
-    return backoff * (1 - 0.25 * random.random())  # noqa: S311 (jitter, not crypto)
+    jittered = backoff * (1 - 0.25 * random.random())  # noqa: S311 (jitter, not crypto)
+    return max(MIN_RETRY_DELAY, jittered)
 
 
 # --- shared request building and response handling ---------------------------------------
