@@ -180,6 +180,33 @@ def test_bad_input_fails_before_any_request(
     assert stats(emulator)["requests"] == before
 
 
+def test_dot_ids_are_refused_before_any_request(
+    credentials: StripeIdentityCredentials, emulator: EmulatorServer
+) -> None:
+    # An HTTP client removes `.` and `..` segments: `update(".")` would POST to the list
+    # path and create a session, `retrieve("..")` would list (issue 11, item 11).
+    @flow
+    def dots() -> list[str | None]:
+        params: list[str | None] = []
+        for call in (
+            lambda: update_verification_session(credentials, ".", metadata={"k": "v"}),
+            lambda: retrieve_verification_session(credentials, ".."),
+            lambda: cancel_verification_session(credentials, "."),
+            lambda: retrieve_verification_report(credentials, ".."),
+        ):
+            try:
+                call()
+            except InvalidRequestError as exc:
+                params.append(exc.param)
+        return params
+
+    before = stats(emulator)
+    assert dots() == ["session_id", "session_id", "session_id", "report_id"]
+    after = stats(emulator)
+    assert after["requests"] == before["requests"]
+    assert after["sessions_created"] == before["sessions_created"]
+
+
 def test_every_sync_task_through_a_whole_lifecycle(
     credentials: StripeIdentityCredentials, emulator: EmulatorServer
 ) -> None:
