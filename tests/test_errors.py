@@ -82,6 +82,8 @@ def is_async(request: pytest.FixtureRequest) -> bool:
 def make_client(is_async: bool, server: Any, api_key: str = API_KEY, **settings: Any) -> Any:
     transport = httpx.MockTransport(server)
     settings.setdefault("max_network_retries", 0)
+    # The fake live key may go to the mock host only because the test names it.
+    settings.setdefault("live_key_hosts", ["stripe.test"])
     if is_async:
         client: Any = AsyncStripeIdentityClient(
             api_key,
@@ -393,6 +395,8 @@ def test_error_from_a_response_survives_pickle(is_async: bool) -> None:
         "pk_live_Publishable123",
         " sk_test_padded123 ",
         "sk_test_newline123\n",
+        "whsec_" + "WebhookSecretNotAKey123",
+        "ak_test_NotStripeAtAll123",
     ],
 )
 def test_bad_api_key_fails_before_any_request(is_async: bool, api_key: str) -> None:
