@@ -383,11 +383,24 @@ def _error_from_response(response: httpx.Response) -> StripeIdentityError:
 
 
 def _connection_error(exc: httpx.TransportError, request: httpx.Request) -> APIConnectionError:
-    what = "timed out" if isinstance(exc, httpx.TimeoutException) else "failed"
+    """The error of a request that got no answer, naming where it went (``scheme://host:port``,
+    never the key, nor any user info) and what to check."""
+    url = request.url
+    port = url.port or (443 if url.scheme == "https" else 80)
+    where = f"{url.scheme}://{url.host}:{port}"
+    connect_failed = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError))
+    if isinstance(exc, httpx.TimeoutException):
+        what = "could not connect within" if connect_failed else "got no answer within"
+        what = f"{what} the timeout (`timeout`)"
+    else:
+        what = "could not connect" if connect_failed else "lost the connection"
     detail = mask_secrets(str(exc)) or type(exc).__name__
-    return APIConnectionError(
-        f"Request to Stripe {what}: {request.method} {request.url.path} ({detail})"
+    error = APIConnectionError(
+        f"Request to Stripe failed: {request.method} {url.path} to {where} {what} ({detail}). "
+        "Check `api_base`, the network or firewall between here and that host, and any proxy"
     )
+    error.connect_failed = connect_failed
+    return error
 
 
 class BaseClient(Generic[HttpClientT]):
