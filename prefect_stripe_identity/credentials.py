@@ -6,7 +6,15 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from prefect.blocks.abstract import CredentialsBlock
-from pydantic import ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from typing_extensions import Self
 
 from prefect_stripe_identity._base_client import (
@@ -139,6 +147,7 @@ class StripeIdentityCredentials(CredentialsBlock):
             "proxy you run in front of Stripe. Test keys may go anywhere."
         ),
         json_schema_extra={"items": {"type": "string", "pattern": LIVE_KEY_HOST_PATTERN}},
+        validate_default=True,  # its validator checks where the key may go
     )
 
     @field_validator("api_key")
@@ -165,17 +174,28 @@ class StripeIdentityCredentials(CredentialsBlock):
     def _valid_stripe_account(cls, value: str | None) -> str | None:
         return check_stripe_account(value)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _key_as_secret_before_any_check(cls, data: Any) -> Any:
+        # `hide_input_in_errors` holds only when this model is validated on its own: nested
+        # in another model (a flow's parameters), an error would show its input, the key.
+        # A SecretStr input shows as '**********'.
+        if isinstance(data, dict) and isinstance(data.get("api_key"), str):
+            data = {**data, "api_key": SecretStr(data["api_key"])}
+        return data
+
     @field_validator("live_key_hosts")
     @classmethod
-    def _valid_live_key_hosts(cls, value: list[str]) -> list[str]:
-        return list(check_live_key_hosts(value))
-
-    @model_validator(mode="after")
-    def _key_may_go_to_api_base(self) -> Self:
-        # The client checks it again (the one rule lives there); checked here too so that a
-        # block that could never send a request fails when it is made or loaded.
-        check_key_destination(self.api_key.get_secret_value(), self.api_base, self.live_key_hosts)
-        return self
+    def _valid_live_key_hosts(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        hosts = check_live_key_hosts(value)
+        # Where the key may go, checked with the last field (a model validator's error would
+        # show the whole input, key included, when nested). The client checks it again (the
+        # one rule lives there); checked here too so that a block that could never send a
+        # request fails when it is made or loaded.
+        api_key, api_base = info.data.get("api_key"), info.data.get("api_base")
+        if isinstance(api_key, SecretStr) and isinstance(api_base, str):
+            check_key_destination(api_key.get_secret_value(), api_base, hosts)
+        return list(hosts)
 
     @classmethod
     def _load_from_block_document(

@@ -15,7 +15,7 @@ import pytest
 from prefect.blocks.core import Block
 from prefect.testing.standard_test_suites.blocks import BlockStandardTestSuite
 from prefect.utilities.dispatch import lookup_type
-from pydantic import SecretStr, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 import prefect_stripe_identity
 from prefect_stripe_identity import (
@@ -437,3 +437,28 @@ def test_a_named_host_is_matched_exactly_and_over_https(hosts: list[str], api_ba
 def test_a_test_key_may_go_anywhere(api_base: str) -> None:
     for key in (TEST_KEY, "rk_test_Restricted123"):
         assert StripeIdentityCredentials(api_key=key, api_base=api_base).get_client()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"api_key": WEBHOOK_SECRET},
+        {"api_key": LIVE_KEY, "api_base": "http://api.stripe.com"},
+        {"api_key": RESTRICTED_LIVE_KEY, "api_base": "https://evil.example"},
+        {"api_key": "sk_test_" + "Stray Space9876"},
+    ],
+)
+def test_a_refused_block_inside_a_flows_parameters_does_not_show_the_key(
+    data: dict[str, Any],
+) -> None:
+    # A flow validates its parameters with a model of its own, whose errors show their
+    # input: nested there, the block's `hide_input_in_errors` does not hold.
+    class FlowParameters(BaseModel):
+        credentials: StripeIdentityCredentials
+
+    with pytest.raises(ValidationError) as info:
+        FlowParameters.model_validate({"credentials": data})
+    secret = data["api_key"]
+    for text in (str(info.value), repr(info.value), info.value.json(include_input=False)):
+        assert secret not in text and secret[8:] not in text
+    assert "api_key" in str(info.value) or "`api_base`" in str(info.value)
