@@ -44,6 +44,13 @@ if TYPE_CHECKING:
 __all__ = ["StripeIdentityCredentials"]
 
 
+# The form of a saved block shows its key as Prefect's mask, eight asterisks, and the server
+# keeps the stored key when the mask comes back: the form must accept the mask, or no saved
+# block could be edited without typing its key again. (Loading still refuses a mask saved
+# as a new block's key.)
+_API_KEY_FORM_PATTERN = rf"^(?:\*{{8}}|{API_KEY_PATTERN[1:-1]})$"
+
+
 def _string_branch_pattern(pattern: str) -> Callable[[dict[str, Any]], None]:
     """Puts ``pattern`` on the string branch of an optional field's ``anyOf``, where a form
     renderer looks for it."""
@@ -106,7 +113,7 @@ class StripeIdentityCredentials(CredentialsBlock):
         ),
         # pydantic puts no `pattern` on a SecretStr: written into the schema by hand, so the
         # UI form refuses a publishable key or a webhook secret before saving the block.
-        json_schema_extra={"pattern": API_KEY_PATTERN},
+        json_schema_extra={"pattern": _API_KEY_FORM_PATTERN},
     )
     api_base: str = Field(
         default=DEFAULT_API_BASE,

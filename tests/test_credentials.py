@@ -462,3 +462,11 @@ def test_a_refused_block_inside_a_flows_parameters_does_not_show_the_key(
     for text in (str(info.value), repr(info.value), info.value.json(include_input=False)):
         assert secret not in text and secret[8:] not in text
     assert "api_key" in str(info.value) or "`api_base`" in str(info.value)
+
+
+def test_the_form_accepts_the_mask_of_a_saved_key_but_the_block_does_not() -> None:
+    # Editing a saved block, the UI form shows (and sends back) Prefect's mask, which the
+    # server replaces by the stored key: the schema must let it through.
+    assert _schema_errors({"api_key": "********"}) == []
+    with pytest.raises(ValidationError, match="api_key"):
+        StripeIdentityCredentials(api_key="********")
