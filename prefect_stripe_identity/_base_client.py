@@ -16,9 +16,10 @@ import random
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any, Generic, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 from pydantic import BaseModel, SecretStr, ValidationError
@@ -43,15 +44,23 @@ from prefect_stripe_identity._exceptions import (
 )
 from prefect_stripe_identity._logging import get_logger
 from prefect_stripe_identity._params import check_idempotency_key
-from prefect_stripe_identity._secrets import mask_secrets, masked_key
+from prefect_stripe_identity._secrets import key_mode, mask_secrets, masked_key
 from prefect_stripe_identity._version import __version__
+from prefect_stripe_identity.models import DEFAULT_STRIPE_VERSION
 
 __all__ = [
     "DEFAULT_API_BASE",
     "DEFAULT_MAX_NETWORK_RETRIES",
     "DEFAULT_TIMEOUT",
+    "MIN_RETRY_DELAY",
+    "STRIPE_API_HOST",
     "AsyncAPIClient",
     "SyncAPIClient",
+    "check_api_base",
+    "check_key_destination",
+    "check_live_key_hosts",
+    "check_stripe_account",
+    "check_stripe_version",
     "is_retryable_error",
     "retry_delay",
 ]
@@ -65,6 +74,9 @@ DEFAULT_MAX_NETWORK_RETRIES = 2
 INITIAL_RETRY_DELAY = 0.5  # seconds before the first retry, doubling after each
 MAX_RETRY_DELAY = 8.0  # cap of the exponential backoff
 MAX_RETRY_AFTER = 60.0  # cap on how long a server's Retry-After may make us wait
+# Floor of every wait, Retry-After included: a `Retry-After: 0` (or a past date) must not
+# make the client hammer a struggling server back to back. The official SDK's floor.
+MIN_RETRY_DELAY = 0.5
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 HttpClientT = TypeVar("HttpClientT", httpx.Client, httpx.AsyncClient)
@@ -112,14 +124,16 @@ def retry_delay(retry_number: int, error: BaseException | None) -> float:
 
     A ``Retry-After`` from the server is honoured up to `MAX_RETRY_AFTER`; otherwise the
     delay doubles from `INITIAL_RETRY_DELAY` up to `MAX_RETRY_DELAY`, with jitter so that
-    many clients that failed together do not retry together.
+    many clients that failed together do not retry together. No wait is ever shorter than
+    `MIN_RETRY_DELAY`, whatever the server says.
     """
     if isinstance(error, StripeIdentityError):
         retry_after = _retry_after_seconds(error.headers)
         if retry_after is not None:
-            return min(retry_after, MAX_RETRY_AFTER)
+            return max(MIN_RETRY_DELAY, min(retry_after, MAX_RETRY_AFTER))
     backoff = min(INITIAL_RETRY_DELAY * 2.0 ** (retry_number - 1), MAX_RETRY_DELAY)
-    return backoff * (1 - 0.25 * random.random())  # noqa: S311 (jitter, not crypto)
+    jittered = backoff * (1 - 0.25 * random.random())  # noqa: S311 (jitter, not crypto)
+    return max(MIN_RETRY_DELAY, jittered)
 
 
 # --- shared request building and response handling ---------------------------------------
@@ -137,6 +151,27 @@ def _new_idempotency_key() -> str:
 
 
 _API_KEY_CHARACTERS = re.compile(r"[A-Za-z0-9_]+")
+
+# --- settings: what the block's JSON schema and the client both enforce -------------------
+# The patterns are written once, in the common subset of Python's and JavaScript's regular
+# expressions: the block puts them in its JSON schema (the Prefect UI form checks them when
+# a block is saved) and the client checks the same ones before any connection.
+
+#: Stripe's API host: the only host a live key goes to, unless `live_key_hosts` names more.
+STRIPE_API_HOST = "api.stripe.com"
+_HOST = r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])"
+#: A secret (``sk_…``) or restricted (``rk_…``) key.
+API_KEY_PATTERN = r"^(?:sk|rk)_[A-Za-z0-9_]+$"
+#: ``http(s)://host[:port][/path]``: no user info, query, fragment or whitespace.
+API_BASE_PATTERN = rf"^https?://{_HOST}(?::[0-9]{{1,5}})?(?:/[^\s?#]*)?$"
+#: An entry of `live_key_hosts`: ``host`` or ``host:port``.
+LIVE_KEY_HOST_PATTERN = rf"^{_HOST}(?::[0-9]{{1,5}})?$"
+#: A connected account id (empty: none, as a form may send it).
+STRIPE_ACCOUNT_PATTERN = r"^(?:acct_[A-Za-z0-9]+)?$"
+#: ``YYYY-MM-DD`` with an optional release name (``.dahlia``) and beta flags (``; x_beta=v1``).
+STRIPE_VERSION_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(?:\.[a-z]+)?(?:; ?[A-Za-z0-9_]+=[A-Za-z0-9_.]+)*$"
+)
 
 
 def _check_api_key(api_key: str | SecretStr) -> str:
@@ -158,7 +193,130 @@ def _check_api_key(api_key: str | SecretStr) -> str:
             "(check for a stray space, newline or quote)",
             param="api_key",
         )
+    if key.startswith("whsec_"):
+        raise AuthenticationError(
+            "`api_key` is a webhook signing secret (whsec_…), not an API key: the Identity API "
+            "needs a secret key (sk_…) or a restricted key (rk_…)",
+            param="api_key",
+        )
+    if not re.fullmatch(API_KEY_PATTERN, key):
+        raise AuthenticationError(
+            "`api_key` must be a secret key (sk_…) or a restricted key (rk_…)", param="api_key"
+        )
     return key
+
+
+def _shown(value: str) -> str:
+    """A setting as an error message may show it: secrets masked, length bounded."""
+    shown = mask_secrets(value)
+    return repr(shown if len(shown) <= 80 else shown[:77] + "...")
+
+
+def check_api_base(api_base: Any) -> str:
+    """Validate ``api_base`` and return it normalised: no trailing ``/``, and no trailing
+    ``/v1`` (every path the client builds starts with ``/v1``: a base ending in it, as
+    Stripe's documentation writes URLs, can only mean the API root)."""
+    example = "e.g. https://api.stripe.com, or http://127.0.0.1:12111 for the emulator"
+    if not isinstance(api_base, str):
+        raise ValueError(f"`api_base` must be a URL string ({example})")
+    scheme, sep, rest = api_base.partition("://")
+    if not sep:
+        reason = "has no scheme: start it with https://"
+    elif scheme not in ("http", "https"):
+        reason = "must use https:// (or http:// for a local test server)"
+    elif not rest or rest.startswith(("/", ":")):
+        reason = "has no host"
+    elif any(c.isspace() for c in api_base):
+        reason = "contains whitespace"
+    elif "?" in rest or "#" in rest:
+        reason = "must not have a query or a fragment"
+    elif "@" in rest.split("/", 1)[0]:
+        reason = "must not hold a user name or password"
+    elif not re.fullmatch(API_BASE_PATTERN, api_base):
+        reason = "is not a valid URL"
+    else:
+        try:
+            urlsplit(api_base).port  # noqa: B018 (raises for a port out of range)
+        except ValueError:
+            reason = "has an invalid port"
+        else:
+            reason = ""
+    if reason:
+        raise ValueError(f"`api_base` {_shown(api_base)} {reason} ({example})")
+    base = api_base.rstrip("/")
+    if base.endswith("/v1"):
+        base = base[: -len("/v1")].rstrip("/")
+    return base
+
+
+def check_live_key_hosts(hosts: Any) -> tuple[str, ...]:
+    """Validate ``live_key_hosts``: ``host`` or ``host:port`` entries, lower-cased."""
+    if isinstance(hosts, str) or not isinstance(hosts, (list, tuple, set, frozenset)):
+        raise ValueError("`live_key_hosts` must be a list of host names, e.g. ['proxy.internal']")
+    checked = []
+    for host in hosts:
+        if not isinstance(host, str) or not re.fullmatch(LIVE_KEY_HOST_PATTERN, host):
+            shown = _shown(host) if isinstance(host, str) else type(host).__name__
+            raise ValueError(
+                f"`live_key_hosts` entry {shown} must be a host name or host:port, without "
+                "scheme or path, e.g. 'stripe-proxy.internal' or 'stripe-proxy.internal:8443'"
+            )
+        checked.append(host.lower())
+    return tuple(checked)
+
+
+def _host_and_port(netloc_url: str) -> tuple[str, int]:
+    parts = urlsplit(netloc_url)
+    default = 443 if parts.scheme in ("https", "") else 80
+    return (parts.hostname or "").lower(), parts.port or default
+
+
+def check_key_destination(api_key: str, api_base: str, live_key_hosts: Sequence[str]) -> None:
+    """Refuse, before any connection, to send a key that is not a test key anywhere but
+    over https to Stripe's API host (port 443) or a host listed in ``live_key_hosts``.
+
+    Test keys (``sk_test_…``, ``rk_test_…``) may go anywhere: the emulator, a mock. Any
+    other key is treated as live: a leaked live key moves real money.
+    """
+    if key_mode(api_key) == "test":
+        return
+    what = "a live key (sk_live_…, rk_live_…)"
+    if urlsplit(api_base).scheme != "https":
+        raise ValueError(
+            f"`api_base` {_shown(api_base)} is plain http: {what} is sent only over https "
+            f"(use https://{STRIPE_API_HOST}, or a test key with a local test server)"
+        )
+    allowed = {(STRIPE_API_HOST, 443)} | {_host_and_port(f"//{h}") for h in live_key_hosts}
+    if _host_and_port(api_base) not in allowed:
+        raise ValueError(
+            f"`api_base` {_shown(api_base)} is not Stripe's API host: {what} is sent only to "
+            f"https://{STRIPE_API_HOST} or to a host listed in `live_key_hosts` (for example "
+            "an egress proxy you run)"
+        )
+
+
+def check_stripe_account(value: Any) -> str | None:
+    """Validate ``stripe_account``: a connected account id (``acct_…``), or ``None`` (or
+    ``""``) for none."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not re.fullmatch(STRIPE_ACCOUNT_PATTERN, value):
+        shown = _shown(value) if isinstance(value, str) else type(value).__name__
+        raise ValueError(
+            f"`stripe_account` {shown} must be a connected account id such as acct_1A2b3C"
+        )
+    return value
+
+
+def check_stripe_version(value: Any) -> str:
+    """Validate ``stripe_version``: an API version such as ``2026-07-29.dahlia``."""
+    if not isinstance(value, str) or not re.fullmatch(STRIPE_VERSION_PATTERN, value):
+        shown = _shown(value) if isinstance(value, str) else type(value).__name__
+        raise ValueError(
+            f"`stripe_version` {shown} must be a Stripe API version such as "
+            f"{DEFAULT_STRIPE_VERSION!r} (a date, then an optional release name)"
+        )
+    return value
 
 
 def _check_settings(max_network_retries: int, timeout: float | httpx.Timeout) -> None:
@@ -225,11 +383,24 @@ def _error_from_response(response: httpx.Response) -> StripeIdentityError:
 
 
 def _connection_error(exc: httpx.TransportError, request: httpx.Request) -> APIConnectionError:
-    what = "timed out" if isinstance(exc, httpx.TimeoutException) else "failed"
+    """The error of a request that got no answer, naming where it went (``scheme://host:port``,
+    never the key, nor any user info) and what to check."""
+    url = request.url
+    port = url.port or (443 if url.scheme == "https" else 80)
+    where = f"{url.scheme}://{url.host}:{port}"
+    connect_failed = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError))
+    if isinstance(exc, httpx.TimeoutException):
+        what = "could not connect within" if connect_failed else "got no answer within"
+        what = f"{what} the timeout (`timeout`)"
+    else:
+        what = "could not connect" if connect_failed else "lost the connection"
     detail = mask_secrets(str(exc)) or type(exc).__name__
-    return APIConnectionError(
-        f"Request to Stripe {what}: {request.method} {request.url.path} ({detail})"
+    error = APIConnectionError(
+        f"Request to Stripe failed: {request.method} {url.path} to {where} {what} ({detail}). "
+        "Check `api_base`, the network or firewall between here and that host, and any proxy"
     )
+    error.connect_failed = connect_failed
+    return error
 
 
 class BaseClient(Generic[HttpClientT]):
@@ -247,12 +418,17 @@ class BaseClient(Generic[HttpClientT]):
         stripe_account: str | None,
         timeout: float | httpx.Timeout,
         max_network_retries: int,
+        live_key_hosts: Sequence[str] = (),
     ) -> None:
         self._api_key = _check_api_key(api_key)
         _check_settings(max_network_retries, timeout)
-        self.api_base = str(api_base).rstrip("/")
-        self.stripe_version = stripe_version
-        self.stripe_account = stripe_account
+        self.api_base = check_api_base(api_base)
+        self.live_key_hosts = check_live_key_hosts(live_key_hosts)
+        # The one place that decides where the key may go: the block, the client and every
+        # task build their requests here.
+        check_key_destination(self._api_key, self.api_base, self.live_key_hosts)
+        self.stripe_version = check_stripe_version(stripe_version)
+        self.stripe_account = check_stripe_account(stripe_account)
         self.timeout = timeout
         self.max_network_retries = max_network_retries
         #: The ``Request-Id`` of the last response this client received.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from types import TracebackType
 
 import httpx
@@ -37,6 +38,10 @@ class StripeIdentityClient(SyncAPIClient):
         timeout: Seconds (or an `httpx.Timeout`) before a request counts as failed.
         max_network_retries: How many times a retryable failure is retried.
         http_client: A ready `httpx.Client` (proxies, transports, tests); the caller closes it.
+        live_key_hosts: Hosts (``host`` or ``host:port``) besides ``api.stripe.com`` that
+            may receive a live key, e.g. an egress proxy. A key that is not a test key is
+            sent only over https to ``api.stripe.com:443`` or to one of these; anything
+            else raises `ValueError` naming ``api_base`` before any connection.
 
     Example:
         ```python
@@ -57,6 +62,7 @@ class StripeIdentityClient(SyncAPIClient):
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
         max_network_retries: int = DEFAULT_MAX_NETWORK_RETRIES,
         http_client: httpx.Client | None = None,
+        live_key_hosts: Sequence[str] = (),
     ) -> None:
         super().__init__(
             api_key=api_key,
@@ -66,6 +72,7 @@ class StripeIdentityClient(SyncAPIClient):
             timeout=timeout,
             max_network_retries=max_network_retries,
             http_client=http_client,
+            live_key_hosts=live_key_hosts,
         )
         self.verification_sessions = VerificationSessions(self)
         self.verification_reports = VerificationReports(self)
@@ -105,6 +112,7 @@ class AsyncStripeIdentityClient(AsyncAPIClient):
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
         max_network_retries: int = DEFAULT_MAX_NETWORK_RETRIES,
         http_client: httpx.AsyncClient | None = None,
+        live_key_hosts: Sequence[str] = (),
     ) -> None:
         super().__init__(
             api_key=api_key,
@@ -114,6 +122,7 @@ class AsyncStripeIdentityClient(AsyncAPIClient):
             timeout=timeout,
             max_network_retries=max_network_retries,
             http_client=http_client,
+            live_key_hosts=live_key_hosts,
         )
         self.verification_sessions = AsyncVerificationSessions(self)
         self.verification_reports = AsyncVerificationReports(self)

@@ -102,6 +102,11 @@ def _rebuild_error(
 class APIConnectionError(StripeIdentityError):
     """The request got no answer: connection refused or dropped, DNS failure, timeout."""
 
+    #: Whether no connection could be made at all (refused, unknown host, unreachable,
+    #: connect timeout, a proxy refusing the tunnel): the request never reached Stripe.
+    #: Tasks retry these less (see `prefect_stripe_identity._task_support`).
+    connect_failed: bool = False
+
 
 class APIError(StripeIdentityError):
     """Stripe answered 409 or 5xx, or something that is not a Stripe answer."""

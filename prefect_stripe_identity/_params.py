@@ -31,6 +31,7 @@ __all__ = [
     "check_id",
     "check_idempotency_key",
     "list_params",
+    "object_path",
     "path_segment",
     "session_create_params",
     "session_update_params",
@@ -106,10 +107,15 @@ def _choice(name: str, value: Any, choices: Any) -> str | None:
 
 
 def check_id(value: Any, name: str = "id") -> str:
-    """Validate an object id used in a path."""
+    """Validate an object id used in a path.
+
+    ``.`` and ``..`` are refused too: percent-encoding leaves them as they are, and an
+    HTTP client removes them as dot segments (RFC 3986), so ``retrieve("..")`` would
+    address the list, and ``update(".")`` would create a session.
+    """
     if not isinstance(value, str) or not value.strip():
         raise invalid(name, "expected a non-empty id string")
-    if value != value.strip() or "/" in value:
+    if value != value.strip() or "/" in value or value in (".", ".."):
         raise invalid(name, f"{value!r} is not a valid id")
     return value
 
@@ -117,6 +123,13 @@ def check_id(value: Any, name: str = "id") -> str:
 def path_segment(value: str) -> str:
     """An id quoted for use as one path segment."""
     return quote(value, safe="")
+
+
+def object_path(collection: str, object_id: Any, name: str, action: str = "") -> str:
+    """The one place an object's path is built: ``{collection}/{id}{action}``, the id
+    checked (`check_id`, naming the parameter ``name``) and percent-encoded as a single
+    segment."""
+    return f"{collection}/{path_segment(check_id(object_id, name))}{action}"
 
 
 def is_header_safe(value: str) -> bool:

@@ -11,9 +11,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from prefect_stripe_identity._pagination import AsyncPage, Page
 from prefect_stripe_identity._params import (
-    check_id,
     list_params,
-    path_segment,
+    object_path,
     session_create_params,
     session_update_params,
     with_expand,
@@ -50,11 +49,11 @@ Created = int | CreatedFilter | Mapping[str, int]
 
 
 def _session_path(session: str, action: str = "") -> str:
-    return f"{SESSIONS}/{path_segment(check_id(session, 'session'))}{action}"
+    return object_path(SESSIONS, session, "session", action)
 
 
 def _report_path(report: str) -> str:
-    return f"{REPORTS}/{path_segment(check_id(report, 'report'))}"
+    return object_path(REPORTS, report, "report")
 
 
 class VerificationSessions:

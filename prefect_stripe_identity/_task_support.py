@@ -22,6 +22,38 @@ identical creates in one flow run are calls 0 and 1: two sessions. (Submitted
 concurrently, two identical calls may swap numbers on a retry; being identical, each
 still finds one of the two sessions.) A caller-supplied ``idempotency_key`` (a business
 key such as ``verify:{user_id}``) wins.
+
+Retries, and how long a task call can take
+------------------------------------------
+Two layers retry, and only what Stripe calls retryable (`is_retryable_error`):
+
+==========  =====================================  ===========================================
+layer       attempts                               waits between them
+==========  =====================================  ===========================================
+client      1 + ``max_network_retries`` (default   backoff 0.5 s doubling, capped at 8 s,
+            2): 3 HTTP attempts per task try       never under 0.5 s; or the server's
+                                                   ``Retry-After``, capped at 60 s
+task        1 + ``len(TASK_RETRY_DELAYS)`` = 4     `TASK_RETRY_DELAYS` = 2, 10, 30 s, each
+            tries; only 1 + 1 = 2 for a            jittered by Prefect to at most 1.5x
+            connection that could not be made      (3, 15, 45 s)
+            (`TASK_CONNECT_FAILURE_RETRIES`)
+==========  =====================================  ===========================================
+
+Worst case of one task call with the defaults, ``timeout`` (80 s) bounding each attempt:
+
+* **no connection could be made** (refused, unknown host, unreachable, proxy refused,
+  connect timeout): 2 x 3 = **6 HTTP attempts**; waits at most 2 x 1.5 s (client) + 3 s
+  (task) = 6 s. A refused port fails in about 6 s; a host that drops packets takes up to
+  6 x ``timeout``. Such a request never reached Stripe, and what refuses it for more than
+  a few seconds is nearly always ``api_base``, a proxy or a firewall: retrying it for a
+  minute only hid the message.
+* **anything else retryable** (5xx, 409, 429, lost answers, read timeouts): 4 x 3 = **12
+  HTTP attempts**; waits at most 4 x 2 x 60 s (``Retry-After`` at its cap) + 63 s = 543 s,
+  or 4 x 1.5 s + 63 s = 69 s without ``Retry-After``; plus up to 12 x ``timeout``.
+
+In general: attempts = (1 + task retries) x (1 + ``max_network_retries``); time <= attempts
+x ``timeout`` + the sum of both layers' waits. Lower either layer as usual:
+``max_network_retries`` on the block, ``task.with_options(retries=…)``.
 """
 
 from __future__ import annotations
@@ -39,16 +71,26 @@ from prefect.context import FlowRunContext, TaskRunContext
 from pydantic import BaseModel
 
 from prefect_stripe_identity._base_client import is_retryable_error
+from prefect_stripe_identity._exceptions import APIConnectionError
 from prefect_stripe_identity.credentials import StripeIdentityCredentials
 
 __all__ = [
     "STRIPE_CACHE_POLICY",
+    "TASK_CONNECT_FAILURE_RETRIES",
+    "TASK_RETRY_DELAYS",
     "call_number",
     "canonical_params",
     "derive_idempotency_key",
     "retry_on_retryable_stripe_errors",
     "task_identity",
 ]
+
+
+#: Delays between task-level retries; the client already retried quickly inside each try.
+TASK_RETRY_DELAYS: list[float] = [2.0, 10.0, 30.0]
+#: Task-level retries of a request whose connection could not be made at all (the client
+#: retried it already): one, for a blip; more only delays the error (see the table above).
+TASK_CONNECT_FAILURE_RETRIES = 1
 
 
 def canonical_params(params: Mapping[str, Any]) -> str:
@@ -118,9 +160,17 @@ def derive_idempotency_key(operation: str, params: Mapping[str, Any]) -> str | N
 def retry_on_retryable_stripe_errors(task: Any, task_run: TaskRun, state: State[Any]) -> bool:
     """Prefect ``retry_condition_fn``: retry the task only where Stripe says a retry can
     heal (connection errors, 409, 429, 5xx, ``Stripe-Should-Retry: true``); never a
-    400, 401, 403, 404, an idempotency error, or an error that is not Stripe's."""
+    400, 401, 403, 404, an idempotency error, or an error that is not Stripe's. A
+    connection that could not be made is retried `TASK_CONNECT_FAILURE_RETRIES` times
+    only (see the module docstring)."""
     error = state.data if isinstance(state.data, BaseException) else None
-    return error is not None and is_retryable_error(error)
+    if error is None or not is_retryable_error(error):
+        return False
+    if isinstance(error, APIConnectionError) and error.connect_failed:
+        # `run_count` counts this task run's tries so far, the failed one included.
+        tries = int(getattr(task_run, "run_count", 0) or 0)
+        return tries <= TASK_CONNECT_FAILURE_RETRIES
+    return True
 
 
 @dataclass

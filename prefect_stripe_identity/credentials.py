@@ -2,23 +2,78 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from prefect.blocks.abstract import CredentialsBlock
-from pydantic import ConfigDict, Field, SecretStr, field_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from typing_extensions import Self
 
 from prefect_stripe_identity._base_client import (
+    API_BASE_PATTERN,
+    API_KEY_PATTERN,
     DEFAULT_API_BASE,
     DEFAULT_MAX_NETWORK_RETRIES,
     DEFAULT_TIMEOUT,
+    LIVE_KEY_HOST_PATTERN,
+    STRIPE_ACCOUNT_PATTERN,
+    STRIPE_VERSION_PATTERN,
     _check_api_key,
+    check_api_base,
+    check_key_destination,
+    check_live_key_hosts,
+    check_stripe_account,
+    check_stripe_version,
 )
 from prefect_stripe_identity._client import AsyncStripeIdentityClient, StripeIdentityClient
 from prefect_stripe_identity._exceptions import AuthenticationError
 from prefect_stripe_identity._secrets import key_fingerprint, key_mode
 from prefect_stripe_identity.models import DEFAULT_STRIPE_VERSION
 
+if TYPE_CHECKING:
+    from prefect.client.schemas.objects import BlockDocument
+
 __all__ = ["StripeIdentityCredentials"]
+
+
+# The form of a saved block shows its key as Prefect's mask, eight asterisks, and the server
+# keeps the stored key when the mask comes back: the form must accept the mask, or no saved
+# block could be edited without typing its key again. (Loading still refuses a mask saved
+# as a new block's key.)
+_API_KEY_FORM_PATTERN = rf"^(?:\*{{8}}|{API_KEY_PATTERN[1:-1]})$"
+
+
+def _string_branch_pattern(pattern: str) -> Callable[[dict[str, Any]], None]:
+    """Puts ``pattern`` on the string branch of an optional field's ``anyOf``, where a form
+    renderer looks for it."""
+
+    def extra(schema: dict[str, Any]) -> None:
+        for branch in schema.get("anyOf", []):
+            if branch.get("type") == "string":
+                branch["pattern"] = pattern
+
+    return extra
+
+
+def _load_error_message(name: str | None, error: ValidationError) -> str:
+    reasons = []
+    for item in error.errors(include_input=False, include_url=False):
+        field = ".".join(map(str, item["loc"])) or "the block"
+        message = str(item["msg"]).removeprefix("Value error, ")
+        reasons.append(f"{field}: {message}")
+    return (
+        f"The Stripe Identity Credentials block {name!r} holds settings that cannot work, "
+        f"so it was not loaded. {'; '.join(reasons)}. Fix the block in the Prefect UI "
+        "(Blocks) or save it again from Python."
+    )
 
 
 class StripeIdentityCredentials(CredentialsBlock):
@@ -56,19 +111,28 @@ class StripeIdentityCredentials(CredentialsBlock):
             "A Stripe secret key (sk_test_…, sk_live_…) or restricted key (rk_…) "
             "allowed to use Identity."
         ),
+        # pydantic puts no `pattern` on a SecretStr: written into the schema by hand, so the
+        # UI form refuses a publishable key or a webhook secret before saving the block.
+        json_schema_extra={"pattern": _API_KEY_FORM_PATTERN},
     )
     api_base: str = Field(
         default=DEFAULT_API_BASE,
         title="API base URL",
-        description="Where the Stripe API lives; point it at the local emulator for tests.",
+        description=(
+            "Where the Stripe API lives: https://api.stripe.com, or the local emulator's URL "
+            "for tests (e.g. http://127.0.0.1:12111). A trailing /v1 is dropped."
+        ),
+        json_schema_extra={"pattern": API_BASE_PATTERN},
     )
     stripe_version: str = Field(
         default=DEFAULT_STRIPE_VERSION,
-        description="The Stripe API version sent with every request.",
+        description="The Stripe API version sent with every request (e.g. 2026-07-29.dahlia).",
+        json_schema_extra={"pattern": STRIPE_VERSION_PATTERN},
     )
     stripe_account: str | None = Field(
         default=None,
         description="A connected account id (acct_…) to act on behalf of, with Stripe Connect.",
+        json_schema_extra=_string_branch_pattern(STRIPE_ACCOUNT_PATTERN),
     )
     timeout: float = Field(
         default=DEFAULT_TIMEOUT,
@@ -80,6 +144,17 @@ class StripeIdentityCredentials(CredentialsBlock):
         ge=0,
         le=10,
         description="How many times the client retries a request that failed retryably.",
+    )
+    live_key_hosts: list[str] = Field(
+        default_factory=list,
+        title="Other hosts trusted with a live key",
+        description=(
+            "A live key (sk_live_…, rk_live_…) is sent only over https to api.stripe.com. "
+            "List here any other host (host or host:port) it may go to, such as an egress "
+            "proxy you run in front of Stripe. Test keys may go anywhere."
+        ),
+        json_schema_extra={"items": {"type": "string", "pattern": LIVE_KEY_HOST_PATTERN}},
+        validate_default=True,  # its validator checks where the key may go
     )
 
     @field_validator("api_key")
@@ -94,9 +169,54 @@ class StripeIdentityCredentials(CredentialsBlock):
     @field_validator("api_base")
     @classmethod
     def _valid_api_base(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://")):
-            raise ValueError("`api_base` must be an http:// or https:// URL")
-        return value.rstrip("/")
+        return check_api_base(value)
+
+    @field_validator("stripe_version")
+    @classmethod
+    def _valid_stripe_version(cls, value: str) -> str:
+        return check_stripe_version(value)
+
+    @field_validator("stripe_account")
+    @classmethod
+    def _valid_stripe_account(cls, value: str | None) -> str | None:
+        return check_stripe_account(value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _key_as_secret_before_any_check(cls, data: Any) -> Any:
+        # `hide_input_in_errors` holds only when this model is validated on its own: nested
+        # in another model (a flow's parameters), an error would show its input, the key.
+        # A SecretStr input shows as '**********'.
+        if isinstance(data, dict) and isinstance(data.get("api_key"), str):
+            data = {**data, "api_key": SecretStr(data["api_key"])}
+        return data
+
+    @field_validator("live_key_hosts")
+    @classmethod
+    def _valid_live_key_hosts(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        hosts = check_live_key_hosts(value)
+        # Where the key may go, checked with the last field (a model validator's error would
+        # show the whole input, key included, when nested). The client checks it again (the
+        # one rule lives there); checked here too so that a block that could never send a
+        # request fails when it is made or loaded.
+        api_key, api_base = info.data.get("api_key"), info.data.get("api_base")
+        if isinstance(api_key, SecretStr) and isinstance(api_base, str):
+            check_key_destination(api_key.get_secret_value(), api_base, hosts)
+        return list(hosts)
+
+    @classmethod
+    def _load_from_block_document(
+        cls, block_document: BlockDocument, validate: bool = True
+    ) -> Self:
+        # Prefect's own message only says "failed validation ... try validate=False": name
+        # each field and the reason instead (never the values: the key is among them).
+        try:
+            return super()._load_from_block_document(block_document, validate=validate)
+        except RuntimeError as exc:
+            cause = exc.__cause__
+            if not isinstance(cause, ValidationError):
+                raise
+            raise RuntimeError(_load_error_message(block_document.name, cause)) from None
 
     @property
     def mode(self) -> str:
@@ -118,6 +238,7 @@ class StripeIdentityCredentials(CredentialsBlock):
             "stripe_account": self.stripe_account,
             "timeout": self.timeout,
             "max_network_retries": self.max_network_retries,
+            "live_key_hosts": tuple(self.live_key_hosts),
         }
 
     def get_client(self, **overrides: Any) -> StripeIdentityClient:

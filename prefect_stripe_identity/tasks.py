@@ -7,8 +7,10 @@ models. What they share (see `_task_support`):
   run, the task and the call's position in the run, so task *and* flow retries never
   repeat a side effect; pass ``idempotency_key`` to use a business key instead.
 * ``retries=3`` with growing delays, only for failures Stripe calls retryable (on top of
-  the client's own quick retries); a 400/401/403/404 fails at once with the typed error
-  and its request id. Change it as usual: ``create_verification_session.with_options(retries=0)``.
+  the client's own quick retries), and only once for a connection that could not be made;
+  a 400/401/403/404 fails at once with the typed error and its request id. Change it as
+  usual: ``create_verification_session.with_options(retries=0)``. The worst-case number
+  of HTTP attempts and time of one task call are in `_task_support`'s docstring.
 * Persisted results hold no secret and no personal data (`MaskingPickleSerializer`), and
   cache keys never hash the API key, nor collide across credentials.
 """
@@ -25,6 +27,7 @@ from prefect_stripe_identity._client import AsyncStripeIdentityClient, StripeIde
 from prefect_stripe_identity._params import check_id, check_idempotency_key
 from prefect_stripe_identity._task_support import (
     STRIPE_CACHE_POLICY,
+    TASK_RETRY_DELAYS,
     derive_idempotency_key,
     retry_on_retryable_stripe_errors,
 )
@@ -67,8 +70,6 @@ SessionStatus = Literal["canceled", "processing", "requires_input", "verified"]
 ReportType = Literal["document", "id_number"]
 Created = int | CreatedFilter | dict[str, int]
 
-#: Delays between task-level retries; the client already retried quickly inside each try.
-TASK_RETRY_DELAYS: list[float] = [2.0, 10.0, 30.0]
 MAX_PAGE_SIZE = 100
 
 

@@ -10,11 +10,12 @@ import importlib.metadata
 from typing import Any
 
 import httpx
+import jsonschema
 import pytest
 from prefect.blocks.core import Block
 from prefect.testing.standard_test_suites.blocks import BlockStandardTestSuite
 from prefect.utilities.dispatch import lookup_type
-from pydantic import SecretStr, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 import prefect_stripe_identity
 from prefect_stripe_identity import (
@@ -268,3 +269,204 @@ def test_block_schema_marks_the_key_secret() -> None:
     schema = StripeIdentityCredentials.model_json_schema()
     assert schema["properties"]["api_key"].get("format") == "password"
     assert "api_key" in schema.get("secret_fields", [])
+
+
+# --- what can never work is refused by the schema and the block (issue 11, item 7) ---------
+
+WEBHOOK_SECRET = "whsec_" + "CredsWebhookSecret4321"  # fake, built so scanners pass it by
+
+# Each bad value of a field, as the UI form or the API would send it.
+BAD_VALUES: list[tuple[str, Any]] = [
+    ("api_key", "pk_test_Publishable123"),
+    ("api_key", WEBHOOK_SECRET),
+    ("api_key", "sk_test_with space"),
+    ("api_base", "api.stripe.com"),
+    ("api_base", "http://"),
+    ("api_base", "http://exa mple.com"),
+    ("api_base", "ftp://api.stripe.com"),
+    ("api_base", "https://api.stripe.com?x=1"),
+    ("api_base", "https://user:pw@api.stripe.com"),
+    ("stripe_account", "acc_123"),
+    ("stripe_account", "acct_12 3"),
+    ("stripe_version", "not-a-version"),
+    ("stripe_version", "2026-07-29 dahlia"),
+    ("live_key_hosts", ["https://proxy.internal"]),
+    ("live_key_hosts", ["proxy.internal/v1"]),
+]
+
+
+def _schema_errors(data: dict[str, Any]) -> list[str]:
+    schema = StripeIdentityCredentials.model_json_schema()
+    validator = jsonschema.Draft202012Validator(schema)
+    return [".".join(map(str, e.absolute_path)) for e in validator.iter_errors(data)]
+
+
+@pytest.mark.parametrize(("field", "value"), BAD_VALUES)
+def test_the_block_schema_refuses_what_cannot_work(field: str, value: Any) -> None:
+    # What the Prefect UI form checks before it saves a block.
+    data = {"api_key": TEST_KEY, field: value}
+    assert _schema_errors(data), f"the schema accepts {field}={value!r}"
+    assert all(path.split(".")[0] == field for path in _schema_errors(data))
+
+
+@pytest.mark.parametrize(("field", "value"), BAD_VALUES)
+def test_the_block_refuses_what_cannot_work_naming_the_field(field: str, value: Any) -> None:
+    with pytest.raises(ValidationError) as info:
+        StripeIdentityCredentials(**{"api_key": TEST_KEY, field: value})
+    assert [e["loc"][0] for e in info.value.errors()] == [field]
+    assert f"`{field}`" in str(info.value)
+    assert WEBHOOK_SECRET not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"api_key": TEST_KEY},
+        {"api_key": "rk_test_Restricted123", "api_base": "http://127.0.0.1:12111"},
+        {"api_key": TEST_KEY, "api_base": "https://api.stripe.com/v1"},
+        {"api_key": TEST_KEY, "api_base": "http://[::1]:12111/stripe"},
+        {"api_key": TEST_KEY, "stripe_account": "acct_1A2b3C", "stripe_version": "2024-06-20"},
+        {"api_key": TEST_KEY, "stripe_version": "2026-07-29.dahlia; identity_beta=v1"},
+        {"api_key": TEST_KEY, "stripe_account": None, "live_key_hosts": ["proxy.internal:8443"]},
+    ],
+)
+def test_good_settings_pass_the_schema_and_the_block(data: dict[str, Any]) -> None:
+    assert _schema_errors(data) == []
+    StripeIdentityCredentials(**data)
+
+
+@pytest.mark.parametrize(
+    "api_base", ["https://api.stripe.com/v1", "https://api.stripe.com/v1/", "http://h:1/p/v1"]
+)
+def test_a_base_ending_in_v1_is_normalised(api_base: str) -> None:
+    # Every path the client builds starts with /v1: the base can only mean the API root.
+    creds = StripeIdentityCredentials(api_key=TEST_KEY, api_base=api_base)
+    assert not creds.api_base.endswith(("/v1", "/"))
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, json=SESSION_JSON))
+    with creds.get_client(http_client=httpx.Client(transport=transport)) as client:
+        session = client.verification_sessions.retrieve("vs_123")
+    assert session.id == "vs_123"
+    assert client.api_base == creds.api_base
+
+
+def test_the_schema_puts_the_account_pattern_on_the_string_branch() -> None:
+    schema = StripeIdentityCredentials.model_json_schema()["properties"]["stripe_account"]
+    string_branch = next(b for b in schema["anyOf"] if b.get("type") == "string")
+    assert "pattern" in string_branch
+
+
+# --- where a live key may go (issue 11, item 12) -------------------------------------------
+
+FORBIDDEN_FOR_LIVE_KEYS = [
+    "http://api.stripe.com",  # in clear
+    "http://127.0.0.1:12111",
+    "https://api.stripe.com.evil.example",
+    "https://evil.example/api.stripe.com",
+    "https://10.0.0.7",
+    "https://127.0.0.1:12111",
+    "https://api.stripe.com:8443",
+    "https://api.stripe.com.evil.example:443",
+]
+
+
+@pytest.mark.parametrize("api_base", FORBIDDEN_FOR_LIVE_KEYS)
+@pytest.mark.parametrize("key", [LIVE_KEY, RESTRICTED_LIVE_KEY])
+def test_a_live_key_goes_nowhere_but_stripe(key: str, api_base: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        StripeIdentityCredentials(api_key=key, api_base=api_base)
+    assert "`api_base`" in str(info.value)
+    assert key not in str(info.value)
+    assert key[8:-4] not in str(info.value)
+    # The clients refuse it too, before any connection, whoever builds them.
+    sent: list[httpx.Request] = []
+    transport = httpx.MockTransport(lambda request: sent.append(request) or httpx.Response(500))
+    for make in (StripeIdentityClient, AsyncStripeIdentityClient):
+        with pytest.raises(ValueError, match="`api_base`") as raised:
+            make(key, api_base=api_base)
+        assert key not in str(raised.value)
+    creds = StripeIdentityCredentials(api_key=key)
+    with pytest.raises(ValueError, match="`api_base`"):
+        creds.get_client(api_base=api_base, http_client=httpx.Client(transport=transport))
+    assert sent == []
+
+
+@pytest.mark.parametrize("key", [LIVE_KEY, RESTRICTED_LIVE_KEY])
+@pytest.mark.parametrize("api_base", ["https://api.stripe.com", "https://api.stripe.com:443/"])
+def test_a_live_key_goes_to_stripe(key: str, api_base: str) -> None:
+    creds = StripeIdentityCredentials(api_key=key, api_base=api_base)
+    sent: list[httpx.Request] = []
+
+    def respond(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json=SESSION_JSON)
+
+    with creds.get_client(http_client=httpx.Client(transport=httpx.MockTransport(respond))) as c:
+        c.verification_sessions.retrieve("vs_123")
+    assert sent[0].url.host == "api.stripe.com" and sent[0].url.scheme == "https"
+
+
+@pytest.mark.parametrize(
+    ("hosts", "api_base"),
+    [
+        (["stripe-proxy.internal"], "https://stripe-proxy.internal"),
+        (["stripe-proxy.internal:8443"], "https://STRIPE-proxy.internal:8443/stripe"),
+        (["10.0.0.7"], "https://10.0.0.7:443"),
+    ],
+)
+def test_a_live_key_goes_to_a_host_the_user_names(hosts: list[str], api_base: str) -> None:
+    creds = StripeIdentityCredentials(api_key=LIVE_KEY, api_base=api_base, live_key_hosts=hosts)
+    assert creds.get_client().live_key_hosts == tuple(h.lower() for h in hosts)
+    StripeIdentityClient(LIVE_KEY, api_base=api_base, live_key_hosts=hosts)
+
+
+@pytest.mark.parametrize(
+    ("hosts", "api_base"),
+    [
+        (["stripe-proxy.internal"], "http://stripe-proxy.internal"),  # named, but in clear
+        (["stripe-proxy.internal"], "https://stripe-proxy.internal:8443"),  # another port
+        (["stripe-proxy.internal:8443"], "https://stripe-proxy.internal"),
+        (["proxy.internal"], "https://stripe-proxy.internal"),
+    ],
+)
+def test_a_named_host_is_matched_exactly_and_over_https(hosts: list[str], api_base: str) -> None:
+    with pytest.raises(ValidationError, match="`api_base`"):
+        StripeIdentityCredentials(api_key=LIVE_KEY, api_base=api_base, live_key_hosts=hosts)
+
+
+@pytest.mark.parametrize("api_base", FORBIDDEN_FOR_LIVE_KEYS)
+def test_a_test_key_may_go_anywhere(api_base: str) -> None:
+    for key in (TEST_KEY, "rk_test_Restricted123"):
+        assert StripeIdentityCredentials(api_key=key, api_base=api_base).get_client()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"api_key": WEBHOOK_SECRET},
+        {"api_key": LIVE_KEY, "api_base": "http://api.stripe.com"},
+        {"api_key": RESTRICTED_LIVE_KEY, "api_base": "https://evil.example"},
+        {"api_key": "sk_test_" + "Stray Space9876"},
+    ],
+)
+def test_a_refused_block_inside_a_flows_parameters_does_not_show_the_key(
+    data: dict[str, Any],
+) -> None:
+    # A flow validates its parameters with a model of its own, whose errors show their
+    # input: nested there, the block's `hide_input_in_errors` does not hold.
+    class FlowParameters(BaseModel):
+        credentials: StripeIdentityCredentials
+
+    with pytest.raises(ValidationError) as info:
+        FlowParameters.model_validate({"credentials": data})
+    secret = data["api_key"]
+    for text in (str(info.value), repr(info.value), info.value.json(include_input=False)):
+        assert secret not in text and secret[8:] not in text
+    assert "api_key" in str(info.value) or "`api_base`" in str(info.value)
+
+
+def test_the_form_accepts_the_mask_of_a_saved_key_but_the_block_does_not() -> None:
+    # Editing a saved block, the UI form shows (and sends back) Prefect's mask, which the
+    # server replaces by the stored key: the schema must let it through.
+    assert _schema_errors({"api_key": "********"}) == []
+    with pytest.raises(ValidationError, match="api_key"):
+        StripeIdentityCredentials(api_key="********")

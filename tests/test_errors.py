@@ -82,6 +82,8 @@ def is_async(request: pytest.FixtureRequest) -> bool:
 def make_client(is_async: bool, server: Any, api_key: str = API_KEY, **settings: Any) -> Any:
     transport = httpx.MockTransport(server)
     settings.setdefault("max_network_retries", 0)
+    # The fake live key may go to the mock host only because the test names it.
+    settings.setdefault("live_key_hosts", ["stripe.test"])
     if is_async:
         client: Any = AsyncStripeIdentityClient(
             api_key,
@@ -229,6 +231,34 @@ def test_network_failure_is_connection_error(
     assert error.http_status is None
     assert error.request_id is None
     assert "/v1/identity/verification_sessions" in error.message
+
+
+@pytest.mark.parametrize(
+    ("exc_type", "connect_failed", "said"),
+    [
+        (httpx.ConnectError, True, "could not connect"),
+        (httpx.ConnectTimeout, True, "could not connect within the timeout"),
+        (httpx.ProxyError, True, "could not connect"),
+        (httpx.ReadTimeout, False, "got no answer within the timeout"),
+        (httpx.RemoteProtocolError, False, "lost the connection"),
+    ],
+)
+def test_connection_error_names_the_host_and_what_to_check(
+    is_async: bool, exc_type: type[httpx.TransportError], connect_failed: bool, said: str
+) -> None:
+    # Issue 11, item 8: the error named no host, nor what to check.
+    def respond(request: httpx.Request) -> httpx.Response:
+        raise exc_type("[Errno 111] Connection refused", request=request)
+
+    error = raised(is_async, respond)
+    assert isinstance(error, APIConnectionError)
+    assert "https://stripe.test:443" in error.message  # scheme://host:port of `api_base`
+    assert said in error.message
+    assert "`api_base`" in error.message and "proxy" in error.message
+    assert "Connection refused" in error.message
+    assert getattr(error, "connect_failed", None) is connect_failed
+    assert API_KEY not in everything_shown(error)
+    assert pickle.loads(pickle.dumps(error)).connect_failed is connect_failed  # noqa: S301
 
 
 def test_error_without_request_id_header(is_async: bool) -> None:
@@ -393,6 +423,8 @@ def test_error_from_a_response_survives_pickle(is_async: bool) -> None:
         "pk_live_Publishable123",
         " sk_test_padded123 ",
         "sk_test_newline123\n",
+        "whsec_" + "WebhookSecretNotAKey123",
+        "ak_test_NotStripeAtAll123",
     ],
 )
 def test_bad_api_key_fails_before_any_request(is_async: bool, api_key: str) -> None:

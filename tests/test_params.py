@@ -237,7 +237,9 @@ def test_list_reports_rejects_bad_input(h: Harness, kwargs: dict[str, Any], para
         ("verification_reports.retrieve", "report"),
     ],
 )
-@pytest.mark.parametrize("bad_id", ["", "   ", "vs_1/cancel", "../vs_1", " vs_1", None, 12])
+@pytest.mark.parametrize(
+    "bad_id", ["", "   ", "vs_1/cancel", "../vs_1", " vs_1", None, 12, ".", ".."]
+)
 def test_bad_ids_are_rejected(h: Harness, method: str, param: str, bad_id: Any) -> None:
     assert h.rejects(method, bad_id).param == param
 

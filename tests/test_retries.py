@@ -41,6 +41,7 @@ from prefect_stripe_identity._base_client import (
 
 API_KEY = "sk_test_RetriesKey0123456789"
 API_BASE = "https://stripe.test"
+MIN_RETRY_DELAY = 0.5  # the floor of every wait, as the official SDK's
 
 SESSION_JSON = {
     "id": "vs_123",
@@ -156,7 +157,7 @@ def make(is_async: bool, *steps: Step, **settings: Any) -> Harness:
 
 def backoff_bounds(retry_number: int) -> tuple[float, float]:
     base = min(INITIAL_RETRY_DELAY * 2 ** (retry_number - 1), MAX_RETRY_DELAY)
-    return 0.75 * base, base
+    return max(MIN_RETRY_DELAY, 0.75 * base), base
 
 
 def assert_backoff(delays: Iterable[float]) -> None:
@@ -214,7 +215,7 @@ def test_rate_limit_without_retry_after_backs_off_and_retries(is_async: bool) ->
 
 @pytest.mark.parametrize(
     ("retry_after", "expected"),
-    [("7", 7.0), ("1.5", 1.5), ("0", 0.0), (str(int(MAX_RETRY_AFTER)), MAX_RETRY_AFTER)],
+    [("7", 7.0), ("1.5", 1.5), ("0.5", 0.5), (str(int(MAX_RETRY_AFTER)), MAX_RETRY_AFTER)],
 )
 def test_rate_limit_honours_retry_after_seconds(
     is_async: bool, retry_after: str, expected: float
@@ -245,7 +246,7 @@ class _FrozenDatetime(datetime):
 
 @pytest.mark.parametrize(
     ("offset", "expected"),
-    [(12, 12.0), (-30, 0.0), (10_000, MAX_RETRY_AFTER)],
+    [(12, 12.0), (-30, MIN_RETRY_DELAY), (10_000, MAX_RETRY_AFTER)],
     ids=["future", "past", "far-future"],
 )
 def test_retry_after_http_date(
@@ -381,11 +382,40 @@ def test_retry_delay_schedule_without_jitter(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(random, "random", lambda: 0.0)
     assert [retry_delay(n, None) for n in range(1, 8)] == expected
     monkeypatch.setattr(random, "random", lambda: 1.0)
-    assert [retry_delay(n, None) for n in range(1, 8)] == [0.75 * d for d in expected]
+    jittered = [max(MIN_RETRY_DELAY, 0.75 * d) for d in expected]
+    assert [retry_delay(n, None) for n in range(1, 8)] == jittered
+    assert jittered[0] == MIN_RETRY_DELAY  # the floor, not 0.375 s
+
+
+@pytest.mark.parametrize("retry_after", ["0", "0.0", "0.1", "-5"])
+def test_a_tiny_retry_after_waits_the_floor(is_async: bool, retry_after: str) -> None:
+    # `Retry-After: 0` must not make the client retry back to back (issue 11, item 24).
+    limited = error(429, code="rate_limit", headers={"Retry-After": retry_after})
+    h = make(is_async, limited, limited, ok)
+    assert h.create().id == "vs_123"
+    assert h.sleeps == [MIN_RETRY_DELAY, MIN_RETRY_DELAY]
+
+
+def test_a_retry_after_date_in_the_past_waits_the_floor(is_async: bool) -> None:
+    past = email.utils.format_datetime(datetime.now(timezone.utc) - timedelta(hours=1), usegmt=True)
+    h = make(is_async, error(503, headers={"Retry-After": past}), ok)
+    h.create()
+    assert h.sleeps == [MIN_RETRY_DELAY]
+
+
+def test_no_wait_is_ever_under_the_floor(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(random, "random", lambda: 1.0)  # the deepest jitter
+    assert _base_client.MIN_RETRY_DELAY == MIN_RETRY_DELAY
+    for number in range(1, 12):
+        for value in (None, "0", "-1", "0.01", "soon", "3600"):
+            headers = {} if value is None else {"Retry-After": value}
+            error_ = RateLimitError("slow down", http_status=429, headers=headers)
+            assert MIN_RETRY_DELAY <= retry_delay(number, error_) <= MAX_RETRY_AFTER
 
 
 def test_retry_delay_is_jittered_within_bounds() -> None:
-    for number in range(1, 10):
+    # From the second retry on: the first one's jitter lies under the floor.
+    for number in range(2, 10):
         delays = {retry_delay(number, APIError("boom", http_status=500)) for _ in range(200)}
         low, high = backoff_bounds(number)
         assert all(low <= d <= high for d in delays)

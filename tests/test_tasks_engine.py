@@ -4,8 +4,10 @@ personal datum left in Prefect's database, result storage or logs."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,10 +26,12 @@ from prefect.settings import (
 from prefect.states import State
 
 from prefect_stripe_identity import (
+    APIConnectionError,
     InvalidRequestError,
     StripeIdentityClient,
     StripeIdentityCredentials,
     VerificationSession,
+    _base_client,
     acreate_verification_session,
     alist_verification_sessions,
     aretrieve_verification_session,
@@ -178,6 +182,92 @@ def test_bad_input_fails_before_any_request(
         bad()
     assert info.value.param == "metadata[" + "k" * 41 + "]"
     assert stats(emulator)["requests"] == before
+
+
+def test_dot_ids_are_refused_before_any_request(
+    credentials: StripeIdentityCredentials, emulator: EmulatorServer
+) -> None:
+    # An HTTP client removes `.` and `..` segments: `update(".")` would POST to the list
+    # path and create a session, `retrieve("..")` would list (issue 11, item 11).
+    @flow
+    def dots() -> list[str | None]:
+        params: list[str | None] = []
+        for call in (
+            lambda: update_verification_session(credentials, ".", metadata={"k": "v"}),
+            lambda: retrieve_verification_session(credentials, ".."),
+            lambda: cancel_verification_session(credentials, "."),
+            lambda: retrieve_verification_report(credentials, ".."),
+        ):
+            try:
+                call()
+            except InvalidRequestError as exc:
+                params.append(exc.param)
+        return params
+
+    before = stats(emulator)
+    assert dots() == ["session_id", "session_id", "session_id", "report_id"]
+    after = stats(emulator)
+    assert after["requests"] == before["requests"]
+    assert after["sessions_created"] == before["sessions_created"]
+
+
+def _closed_loopback_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+def test_an_unreachable_api_base_fails_fast_naming_the_host(
+    monkeypatch: pytest.MonkeyPatch, is_async: bool
+) -> None:
+    # Issue 11, item 8: a refused connection was retried 4 x 3 times over 40-62 s, and the
+    # error named no host. Now: 2 task tries x 3 client attempts, and the host is named.
+    port = _closed_loopback_port()
+    attempts: list[str] = []
+    if is_async:
+        real_async = httpx.AsyncHTTPTransport.handle_async_request
+
+        async def counting_async(
+            self: httpx.AsyncHTTPTransport, request: httpx.Request
+        ) -> httpx.Response:
+            if request.url.port == port:
+                attempts.append(request.method)
+            return await real_async(self, request)
+
+        monkeypatch.setattr(httpx.AsyncHTTPTransport, "handle_async_request", counting_async)
+    else:
+        real = httpx.HTTPTransport.handle_request
+
+        def counting(self: httpx.HTTPTransport, request: httpx.Request) -> httpx.Response:
+            if request.url.port == port:
+                attempts.append(request.method)
+            return real(self, request)
+
+        monkeypatch.setattr(httpx.HTTPTransport, "handle_request", counting)
+    # The existing hooks, so that nothing really waits: client backoff and task delays.
+    monkeypatch.setattr(_base_client, "retry_delay", lambda number, error: 0.0)
+    credentials = StripeIdentityCredentials(api_key=KEY, api_base=f"http://127.0.0.1:{port}")
+    assert credentials.max_network_retries == 2  # the default: 3 attempts per task try
+    create = acreate_verification_session if is_async else create_verification_session
+    create = create.with_options(retry_delay_seconds=0)  # type: ignore[attr-defined]
+    assert create.retries == 3
+
+    @flow
+    def unreachable() -> None:
+        if is_async:
+            asyncio.run(create(credentials, type="document"))
+        else:
+            create(credentials, type="document")
+
+    with pytest.raises(APIConnectionError) as info:
+        unreachable()
+    assert len(attempts) == 6, attempts  # (1 + TASK_CONNECT_FAILURE_RETRIES) x 3
+    assert getattr(info.value, "connect_failed", False)
+    message = str(info.value)
+    assert f"http://127.0.0.1:{port}" in message
+    assert "`api_base`" in message and "proxy" in message
+    assert KEY not in message
 
 
 def test_every_sync_task_through_a_whole_lifecycle(
