@@ -215,7 +215,7 @@ class EmulatorApp:
             def keep(obj: dict[str, Any]) -> bool:
                 return all(obj.get(k) == v for k, v in filters.items())
 
-            data, has_more = em.page(em.store.sessions, "verification_session", params, keep)
+            data, has_more = em.page(em.store.sessions, "VerificationSession", params, keep)
             return _list(
                 [em.render_session(obj, expand, call.base_url) for obj in data],
                 has_more,
@@ -234,7 +234,7 @@ class EmulatorApp:
             def keep(obj: dict[str, Any]) -> bool:
                 return all(obj.get(k) == v for k, v in filters.items())
 
-            data, has_more = em.page(em.store.reports, "identity.verification_report", params, keep)
+            data, has_more = em.page(em.store.reports, "VerificationReport", params, keep)
             return _list([em.render_report(obj, expand) for obj in data], has_more, _REPORTS)
 
         def list_events(call: _Call) -> dict[str, Any]:

@@ -53,7 +53,12 @@ def invalid(message: str, param: str | None = None, code: str | None = None) -> 
 
 
 def resource_missing(kind: str, object_id: str, param: str = "id") -> StripeAPIError:
-    """Stripe's 404 for an unknown id."""
+    """Stripe's 404 for an unknown id: ``No such VerificationSession: 'vs_x'``, code
+    ``resource_missing``, ``param`` the parameter that named it (``id`` in a path).
+
+    ``kind`` is the name Stripe's message uses: the class name for Identity objects
+    (``VerificationSession``, ``VerificationReport``), ``event`` for events.
+    """
     return StripeAPIError(
         404, f"No such {kind}: '{object_id}'", code="resource_missing", param=param
     )

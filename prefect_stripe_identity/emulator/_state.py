@@ -191,7 +191,7 @@ class Emulator:
     def _session(self, session_id: str, param: str = "id") -> dict[str, Any]:
         record = self.store.sessions.get(session_id)
         if record is None:
-            raise resource_missing("verification_session", session_id, param)
+            raise resource_missing("VerificationSession", session_id, param)
         return record
 
     # --- events -----------------------------------------------------------------------------
@@ -530,7 +530,7 @@ class Emulator:
         """GET /v1/identity/verification_reports/{id}."""
         report = self.store.reports.get(report_id)
         if report is None:
-            raise resource_missing("identity.verification_report", report_id)
+            raise resource_missing("VerificationReport", report_id)
         return report
 
     def retrieve_event(self, event_id: str) -> dict[str, Any]:

@@ -217,7 +217,7 @@ def test_validation_errors_with_the_sdk(sdk: Any) -> None:
     assert excinfo.value.http_status == 404
     assert excinfo.value.code == "resource_missing"
     assert excinfo.value.param == "id"
-    assert "No such verification_session: 'vs_doesnotexist'" in str(excinfo.value.user_message)
+    assert "No such VerificationSession: 'vs_doesnotexist'" in str(excinfo.value.user_message)
     with pytest.raises(stripe.InvalidRequestError) as excinfo:
         sessions.list(params={"limit": 101})
     assert excinfo.value.param == "limit"

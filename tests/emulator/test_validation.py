@@ -128,6 +128,7 @@ async def test_list_validation(api: httpx.AsyncClient) -> None:
     assert error["param"] == "type"
     error = _error(await api.get(SESSIONS, params={"starting_after": "vs_nope"}), 404)
     assert error["code"] == "resource_missing" and error["param"] == "starting_after"
+    assert error["message"] == "No such VerificationSession: 'vs_nope'"
 
 
 async def test_limits_at_the_edge_are_accepted(api: httpx.AsyncClient) -> None:
@@ -139,15 +140,16 @@ async def test_limits_at_the_edge_are_accepted(api: httpx.AsyncClient) -> None:
 
 async def test_unknown_ids(api: httpx.AsyncClient) -> None:
     for method, path, kind in [
-        ("GET", f"{SESSIONS}/vs_123", "verification_session"),
-        ("POST", f"{SESSIONS}/vs_123", "verification_session"),
-        ("POST", f"{SESSIONS}/vs_123/cancel", "verification_session"),
-        ("POST", f"{SESSIONS}/vs_123/redact", "verification_session"),
-        ("GET", f"{REPORTS}/vr_123", "identity.verification_report"),
+        ("GET", f"{SESSIONS}/vs_123", "VerificationSession"),
+        ("POST", f"{SESSIONS}/vs_123", "VerificationSession"),
+        ("POST", f"{SESSIONS}/vs_123/cancel", "VerificationSession"),
+        ("POST", f"{SESSIONS}/vs_123/redact", "VerificationSession"),
+        ("GET", f"{REPORTS}/vr_123", "VerificationReport"),
     ]:
         error = _error(await api.request(method, path), 404)
         assert error["code"] == "resource_missing"
         assert error["param"] == "id"
+        # Stripe's exact wording: code in the wild matches on it.
         assert error["message"] == f"No such {kind}: '{path.split('/')[4]}'"
 
 
