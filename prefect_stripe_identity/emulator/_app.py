@@ -327,7 +327,7 @@ class EmulatorApp:
         try:
             api_key = _authenticate(request)
             if request.method == "POST":
-                raw = await request.body()
+                raw = await _read_body(request, self.config.max_body_bytes)
                 content_type = request.headers.get("content-type", "").split(";")[0].strip()
                 if raw and content_type.lower() != FORM:
                     raise StripeAPIError(
@@ -349,6 +349,15 @@ class EmulatorApp:
             headers["Idempotency-Key"] = idempotency_key
         ctx = RequestContext(request_id, idempotency_key)
         object_id = request.path_params.get("id")
+        # Decoding and validation read no state: done before taking the lock, so a big
+        # request does not hold everyone else up. Their error is raised in the lock, after
+        # the idempotency lookup, where Stripe would give it.
+        params: dict[str, Any] = {}
+        invalid_params: StripeAPIError | None = None
+        try:
+            params = _validation.validate(decode(pairs), op)
+        except StripeAPIError as exc:
+            invalid_params = exc
         em = self.emulator
         with em.lock:
             em.advance_due()
@@ -374,7 +383,8 @@ class EmulatorApp:
                             },
                             media_type="application/json",
                         )
-                params = _validation.validate(decode(pairs), op)
+                if invalid_params is not None:
+                    raise invalid_params
                 call = _Call(params, ctx, str(request.base_url))
                 result = fn(call) if object_id is None else fn(call, object_id)
                 status, body, keep = 200, dumps(result), True
@@ -418,7 +428,7 @@ class EmulatorApp:
 
     async def _control_params(self, request: Request, op: _validation.Operation) -> dict[str, Any]:
         pairs = parse_pairs(request.url.query)
-        raw = await request.body()
+        raw = await _read_body(request, self.config.max_body_bytes)
         if raw:
             pairs += parse_pairs(raw.decode("utf-8", errors="replace"))
         return _validation.validate(decode(pairs), op)
@@ -508,7 +518,11 @@ class EmulatorApp:
 
     async def _verify_submit(self, request: Request) -> Response:
         em = self.emulator
-        form = parse_pairs((await request.body()).decode("utf-8", errors="replace"))
+        try:
+            raw = await _read_body(request, self.config.max_body_bytes)
+        except StripeAPIError:
+            return HTMLResponse(_page.not_found_page(), 413)
+        form = parse_pairs(raw.decode("utf-8", errors="replace"))
         fields: Mapping[str, str] = dict(form)
         outcome = fields.get("outcome")
         error_code = fields.get("error_code") if outcome == "unverified" else None
@@ -573,6 +587,30 @@ def _error_response(
         {**extra, **(headers or {})},
         media_type="application/json",
     )
+
+
+def _too_large(limit: int) -> StripeAPIError:
+    return StripeAPIError(
+        413,
+        f"Request body too large: the emulator accepts at most {limit} bytes. Stripe "
+        "parameters (metadata included) fit in a small fraction of that.",
+        stored=False,
+    )
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused (413) past ``limit`` bytes before it is all buffered."""
+    declared = request.headers.get("content-length", "")
+    if declared.strip().isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _mask(key: str) -> str:
