@@ -14,6 +14,8 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import datetime
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -321,11 +323,13 @@ class EmulatorApp:
         self, request: Request, fn: Callable[..., Any], op: _validation.Operation
     ) -> Response:
         request_id: str = request.scope["emulator.request_id"]
-        headers = {
-            "Stripe-Version": request.headers.get("stripe-version") or self.config.stripe_version
-        }
+        version = request.headers.get("stripe-version", "").strip()
+        headers = {"Stripe-Version": self.config.stripe_version}
         try:
             api_key = _authenticate(request)
+            if version:
+                check_stripe_version(version)
+                headers["Stripe-Version"] = version
             if request.method == "POST":
                 raw = await _read_body(request, self.config.max_body_bytes)
                 content_type = request.headers.get("content-type", "").split(";")[0].strip()
@@ -587,6 +591,31 @@ def _error_response(
         {**extra, **(headers or {})},
         media_type="application/json",
     )
+
+
+#: ``YYYY-MM-DD``, optionally ``.codename`` (``2026-07-29.dahlia``), optionally beta flags
+#: (``; name=v1``) as the SDKs append them.
+_VERSION_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:\.[a-z]+)?(?:;\s*[a-z0-9_]+=v\d+)*")
+#: Stripe's first API version.
+_FIRST_VERSION = datetime.date(2011, 1, 1)
+
+
+def check_stripe_version(version: str) -> None:
+    """Stripe's 400 for a ``Stripe-Version`` that is not a version.
+
+    Stripe checks against its list of released versions, which the emulator does not
+    have: it accepts any real calendar date from 2011-01-01 on, in Stripe's forms (a date,
+    then ``.codename`` since 2024), and refuses anything else with Stripe's message.
+    """
+    match = _VERSION_RE.fullmatch(version)
+    valid = match is not None
+    if match is not None:
+        try:
+            valid = datetime.date(*(int(g) for g in match.groups())) >= _FIRST_VERSION
+        except ValueError:
+            valid = False
+    if not valid:
+        raise StripeAPIError(400, f"Invalid Stripe API version: {version[:100]}", stored=False)
 
 
 def _too_large(limit: int) -> StripeAPIError:

@@ -227,3 +227,24 @@ async def test_update_semantics(api: httpx.AsyncClient) -> None:
     too_many = {f"metadata[k{i}]": "v" for i in range(50)}
     assert (await api.post(path, data={"metadata[z]": "1"})).status_code == 200
     assert _error(await api.post(path, data=too_many))["param"] == "metadata"
+
+
+async def test_stripe_version_must_be_a_version(api: httpx.AsyncClient) -> None:
+    for bad in ("not-a-version", "2019-2-19", "2026-02-30", "2020-08-27.Basil", "1999-01-01"):
+        response = await api.get(SESSIONS, headers={"Stripe-Version": bad})
+        error = _error(response, 400)
+        assert error["type"] == "invalid_request_error"
+        assert error["message"] == f"Invalid Stripe API version: {bad}"
+        assert "code" not in error  # Stripe sends none
+    before = (await api.get("/_emulator/stats")).json()["sessions_created"]
+    refused = await api.post(
+        SESSIONS, data={"type": "document"}, headers={"Stripe-Version": "latest"}
+    )
+    assert refused.status_code == 400
+    assert (await api.get("/_emulator/stats")).json()["sessions_created"] == before
+    for good in ("2026-07-29.dahlia", "2020-08-27", "2026-10-28.endive; identity_beta=v1"):
+        response = await api.get(SESSIONS, headers={"Stripe-Version": good})
+        assert response.status_code == 200, response.text
+        assert response.headers["stripe-version"] == good
+    default = await api.get(SESSIONS)
+    assert default.status_code == 200 and default.headers["stripe-version"]
