@@ -217,7 +217,9 @@ class EmulatorApp:
             def keep(obj: dict[str, Any]) -> bool:
                 return all(obj.get(k) == v for k, v in filters.items())
 
-            data, has_more = em.page(em.store.sessions, "VerificationSession", params, keep)
+            data, has_more = em.page(
+                em.store.sessions, "VerificationSession", params, keep, call.ctx.account
+            )
             return _list(
                 [em.render_session(obj, expand, call.base_url) for obj in data],
                 has_more,
@@ -236,7 +238,9 @@ class EmulatorApp:
             def keep(obj: dict[str, Any]) -> bool:
                 return all(obj.get(k) == v for k, v in filters.items())
 
-            data, has_more = em.page(em.store.reports, "VerificationReport", params, keep)
+            data, has_more = em.page(
+                em.store.reports, "VerificationReport", params, keep, call.ctx.account
+            )
             return _list([em.render_report(obj, expand) for obj in data], has_more, _REPORTS)
 
         def list_events(call: _Call) -> dict[str, Any]:
@@ -256,11 +260,11 @@ class EmulatorApp:
                     return False
                 return success is None or obj["_emu"]["delivered"] == success
 
-            data, has_more = em.page(em.store.events, "event", params, keep)
+            data, has_more = em.page(em.store.events, "event", params, keep, call.ctx.account)
             return _list([public(obj) for obj in data], has_more, _EVENTS)
 
         def session_get(call: _Call, session_id: str) -> dict[str, Any]:
-            return session_out(call, em.retrieve_session(session_id))
+            return session_out(call, em.retrieve_session(session_id, call.ctx.account))
 
         def session_update(call: _Call, session_id: str) -> dict[str, Any]:
             return session_out(call, em.update_session(session_id, call.params, call.ctx))
@@ -273,11 +277,11 @@ class EmulatorApp:
 
         def report_get(call: _Call, report_id: str) -> dict[str, Any]:
             expand = check_expand(call.params.get("expand", []), REPORT_EXPANDS)
-            return em.render_report(em.retrieve_report(report_id), expand)
+            return em.render_report(em.retrieve_report(report_id, call.ctx.account), expand)
 
         def event_get(call: _Call, event_id: str) -> dict[str, Any]:
             check_expand(call.params.get("expand", []), frozenset())
-            return public(em.retrieve_event(event_id))
+            return public(em.retrieve_event(event_id, call.ctx.account))
 
         v = _validation
         api: list[tuple[str, str, Any, v.Operation]] = [
@@ -351,7 +355,12 @@ class EmulatorApp:
         )
         if idempotency_key:
             headers["Idempotency-Key"] = idempotency_key
-        ctx = RequestContext(request_id, idempotency_key)
+        # Every API key is the one platform account's; Stripe-Account names a connected
+        # account. Objects and idempotency keys are scoped by account, as on Stripe.
+        account = request.headers.get("stripe-account", "").strip() or None
+        ctx = RequestContext(
+            request_id, idempotency_key, account, restricted=api_key.startswith("rk_")
+        )
         object_id = request.path_params.get("id")
         # Decoding and validation read no state: done before taking the lock, so a big
         # request does not hold everyone else up. Their error is raised in the lock, after
@@ -370,9 +379,7 @@ class EmulatorApp:
             try:
                 if idempotency_key:
                     check_key(idempotency_key)
-                    record_key = scope_key(
-                        api_key, request.headers.get("stripe-account"), idempotency_key
-                    )
+                    record_key = scope_key(account, idempotency_key)
                     print_ = fingerprint(request.method, request.url.path, pairs)
                     stored = self.idempotency.lookup(record_key, print_, idempotency_key, now)
                     if stored is not None:

@@ -82,10 +82,20 @@ def new_id(prefix: str, length: int = 24) -> str:
 
 @dataclass(frozen=True)
 class RequestContext:
-    """Who caused a transition: the request id and idempotency key, for events."""
+    """Who asks: the request id and idempotency key (for events), the connected account
+    (``Stripe-Account``; None = the platform account every API key belongs to), and
+    whether the key is a restricted one (``rk_test_``)."""
 
     request_id: str | None = None
     idempotency_key: str | None = None
+    account: str | None = None
+    restricted: bool = False
+
+
+def account_of(obj: Mapping[str, Any]) -> str | None:
+    """The connected account an object belongs to (None: the platform account)."""
+    emu = obj.get("_emu")
+    return emu.get("account") if isinstance(emu, Mapping) else None
 
 
 def check_expand(expand: Iterable[str], allowed: frozenset[str], prefix: str = "") -> set[str]:
@@ -188,9 +198,10 @@ class Emulator:
     def _save_session(self, record: dict[str, Any]) -> None:
         self.store.put("session", record["id"], record)
 
-    def _session(self, session_id: str, param: str = "id") -> dict[str, Any]:
+    def _session(self, session_id: str, account: str | None, param: str = "id") -> dict[str, Any]:
+        # An object of another account does not exist for this one, as on Stripe.
         record = self.store.sessions.get(session_id)
-        if record is None:
+        if record is None or account_of(record) != account:
             raise resource_missing("VerificationSession", session_id, param)
         return record
 
@@ -216,8 +227,14 @@ class Emulator:
             "pending_webhooks": webhooks,
             "request": {"id": ctx.request_id, "idempotency_key": ctx.idempotency_key},
             "type": event_type,
-            "_emu": {"session": record["id"], "delivered": webhooks == 0},
+            "_emu": {
+                "session": record["id"],
+                "delivered": webhooks == 0,
+                "account": account_of(record),
+            },
         }
+        if account_of(record) is not None:
+            event["account"] = account_of(record)  # Connect events name their account
         self.store.put("event", event_id, event)
         self.stats["events_created"] += 1
         if self.on_event is not None and webhooks:
@@ -338,6 +355,7 @@ class Emulator:
                 "redaction_due": None,
                 "verified_outputs": None,
                 "return_url": params.get("return_url"),
+                "account": ctx.account,
             },
         }
         if params.get("related_person"):
@@ -354,15 +372,15 @@ class Emulator:
         self._advance(record, now)
         return record
 
-    def retrieve_session(self, session_id: str) -> dict[str, Any]:
+    def retrieve_session(self, session_id: str, account: str | None = None) -> dict[str, Any]:
         """GET /v1/identity/verification_sessions/{id}."""
-        return self._session(session_id)
+        return self._session(session_id, account)
 
     def update_session(
         self, session_id: str, params: Mapping[str, Any], ctx: RequestContext
     ) -> dict[str, Any]:
         """POST /v1/identity/verification_sessions/{id}: only while ``requires_input``."""
-        record = self._session(session_id)
+        record = self._session(session_id, ctx.account)
         if record.get("redaction") is not None:
             raise state_error(
                 "This VerificationSession has been redacted and can no longer be updated."
@@ -388,7 +406,7 @@ class Emulator:
 
     def cancel_session(self, session_id: str, ctx: RequestContext) -> dict[str, Any]:
         """POST .../cancel: only while ``requires_input``; irreversible."""
-        record = self._session(session_id)
+        record = self._session(session_id, ctx.account)
         if record["status"] != "requires_input" or record.get("redaction") is not None:
             raise state_error(
                 f"This VerificationSession has status `{record['status']}` and cannot be "
@@ -406,7 +424,7 @@ class Emulator:
 
     def redact_session(self, session_id: str, ctx: RequestContext) -> dict[str, Any]:
         """POST .../redact: from ``requires_input`` (which also cancels) or ``verified``."""
-        record = self._session(session_id)
+        record = self._session(session_id, ctx.account)
         if record.get("redaction") is not None:
             return record  # Redacting again changes nothing, as on Stripe.
         if record["status"] not in ("requires_input", "verified"):
@@ -458,8 +476,11 @@ class Emulator:
         """The person submits (hosted page or test control): ``processing``, then the outcome.
 
         With ``token`` (the hosted page), the session's current single-use token must match.
+        A test control: it finds the session whatever its account.
         """
-        record = self._session(session_id)
+        record = self.store.sessions.get(session_id)
+        if record is None:
+            raise resource_missing("VerificationSession", session_id)
         if token is not None and (
             not record["_emu"].get("token")
             or not secrets.compare_digest(token, record["_emu"]["token"])
@@ -506,6 +527,7 @@ class Emulator:
         error_code = outcome.get("error_code") if outcome["outcome"] != "verified" else None
         report_id = new_id("vr")
         report = _fakedata.build_report(record, report_id, int(when), error_code)
+        report["_emu"] = {"account": account_of(record)}
         self.store.put("report", report_id, report)
         self.stats["reports_created"] += 1
         record["last_verification_report"] = report_id
@@ -526,17 +548,17 @@ class Emulator:
 
     # --- reports ----------------------------------------------------------------------------
 
-    def retrieve_report(self, report_id: str) -> dict[str, Any]:
+    def retrieve_report(self, report_id: str, account: str | None = None) -> dict[str, Any]:
         """GET /v1/identity/verification_reports/{id}."""
         report = self.store.reports.get(report_id)
-        if report is None:
+        if report is None or account_of(report) != account:
             raise resource_missing("VerificationReport", report_id)
         return report
 
-    def retrieve_event(self, event_id: str) -> dict[str, Any]:
+    def retrieve_event(self, event_id: str, account: str | None = None) -> dict[str, Any]:
         """GET /v1/events/{id}."""
         event = self.store.events.get(event_id)
-        if event is None:
+        if event is None or account_of(event) != account:
             raise resource_missing("event", event_id)
         return event
 
@@ -548,8 +570,10 @@ class Emulator:
         kind: str,
         params: Mapping[str, Any],
         keep: Callable[[dict[str, Any]], bool],
+        account: str | None = None,
     ) -> tuple[list[dict[str, Any]], bool]:
-        """One page, newest first, with Stripe's cursors; returns (objects, has_more)."""
+        """One page of ``account``'s objects, newest first, with Stripe's cursors; returns
+        (objects, has_more)."""
         after, before = params.get("starting_after"), params.get("ending_before")
         if after is not None and before is not None:
             raise invalid(
@@ -562,14 +586,15 @@ class Emulator:
         matches = _created_filter(created)
         ordered = collection.newest_first()
         cursor = after if after is not None else before
-        if cursor is not None and collection.get(cursor) is None:
+        cursor_obj = collection.get(cursor) if cursor is not None else None
+        if cursor is not None and (cursor_obj is None or account_of(cursor_obj) != account):
             raise resource_missing(kind, cursor, "starting_after" if after else "ending_before")
         position = collection.position(cursor) if cursor is not None else None
 
         def selected(ids: Iterable[str]) -> Iterable[dict[str, Any]]:
             for object_id in ids:
                 obj = collection.by_id[object_id]
-                if matches(obj["created"]) and keep(obj):
+                if account_of(obj) == account and matches(obj["created"]) and keep(obj):
                     yield obj
 
         if before is not None and position is not None:
