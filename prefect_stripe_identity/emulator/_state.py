@@ -55,6 +55,14 @@ REPORT_EXPANDS = frozenset(
     }
 )
 
+#: ``last_error`` codes of a person who never submitted (Stripe: "user-session failure"):
+#: nothing is processed and no report is made; the session stays ``requires_input``.
+#: ``under_supported_age`` is not among them: the age comes from the document, after
+#: processing (an assumption: Stripe does not say).
+NOT_SUBMITTED_CODES = frozenset(
+    {"abandoned", "consent_declined", "country_not_supported", "device_not_supported"}
+)
+
 SESSION_EVENT_TYPES = tuple(
     f"identity.verification_session.{name}"
     for name in ("created", "processing", "requires_input", "verified", "canceled", "redacted")
@@ -495,11 +503,26 @@ class Emulator:
             error_code = _fakedata.default_error_code(record["type"])
         now = self.now()
         record["_emu"]["auto_submit_at"] = None
-        self._begin_processing(record, now, outcome, error_code, ctx)
+        if outcome == "unverified" and error_code in NOT_SUBMITTED_CODES:
+            self._not_submitted(record, now, error_code, ctx)
+        else:
+            self._begin_processing(record, now, outcome, error_code, ctx)
         self._save_session(record)
         self._schedule(session_id, record)
         self._advance(record, now)
         return record
+
+    def _not_submitted(
+        self, record: dict[str, Any], when: float, error_code: str, ctx: RequestContext
+    ) -> None:
+        # The person left, declined or could not go on: no processing, no report (the
+        # last report, if any, stays the last one), a fresh link for another try.
+        record["last_error"] = {
+            "code": error_code,
+            "reason": _fakedata.REASONS.get(error_code, "Verification failed (emulated)."),
+        }
+        self._fresh_secret(record)
+        self._emit("identity.verification_session.requires_input", record, when, ctx)
 
     def _begin_processing(
         self,
