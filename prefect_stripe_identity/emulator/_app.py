@@ -190,19 +190,28 @@ class EmulatorApp:
     def _routes(self) -> list[Route]:
         em = self.emulator
 
-        def session_out(call: _Call, record: dict[str, Any]) -> dict[str, Any]:
-            expand = check_expand(call.params.get("expand", []), SESSION_EXPAND_PATHS)
-            return em.render_session(record, expand, call.base_url)
+        def session_expand(call: _Call, prefix: str = "") -> set[str]:
+            # Checked before anything runs: a refused expansion changes nothing.
+            expand = check_expand(call.params.get("expand", []), SESSION_EXPAND_PATHS, prefix)
+            em.check_sensitive(expand, call.ctx)
+            return expand
+
+        def on_session(
+            call: _Call, session_id: str, operation: Callable[[], dict[str, Any]]
+        ) -> dict[str, Any]:
+            expand = session_expand(call)
+            em.check_sensitive(expand, call.ctx, em.retrieve_session(session_id, call.ctx.account))
+            return em.render_session(operation(), expand, call.base_url)
 
         def create(call: _Call) -> dict[str, Any]:
-            expand = check_expand(call.params.get("expand", []), SESSION_EXPAND_PATHS)
+            expand = session_expand(call)
             return em.render_session(
                 em.create_session(call.params, call.ctx), expand, call.base_url
             )
 
         def list_sessions(call: _Call) -> dict[str, Any]:
             params = call.params
-            expand = check_expand(params.get("expand", []), SESSION_EXPAND_PATHS, "data.")
+            expand = session_expand(call, "data.")
             filters = {
                 k: params[k]
                 for k in (
@@ -220,6 +229,8 @@ class EmulatorApp:
             data, has_more = em.page(
                 em.store.sessions, "VerificationSession", params, keep, call.ctx.account
             )
+            for obj in data:
+                em.check_sensitive(expand, call.ctx, obj)
             return _list(
                 [em.render_session(obj, expand, call.base_url) for obj in data],
                 has_more,
@@ -229,6 +240,7 @@ class EmulatorApp:
         def list_reports(call: _Call) -> dict[str, Any]:
             params = call.params
             expand = check_expand(params.get("expand", []), REPORT_EXPANDS, "data.")
+            em.check_sensitive(expand, call.ctx)
             filters = {
                 k: params[k]
                 for k in ("client_reference_id", "type", "verification_session")
@@ -241,6 +253,8 @@ class EmulatorApp:
             data, has_more = em.page(
                 em.store.reports, "VerificationReport", params, keep, call.ctx.account
             )
+            for obj in data:
+                em.check_sensitive(expand, call.ctx, obj)
             return _list([em.render_report(obj, expand) for obj in data], has_more, _REPORTS)
 
         def list_events(call: _Call) -> dict[str, Any]:
@@ -264,20 +278,27 @@ class EmulatorApp:
             return _list([public(obj) for obj in data], has_more, _EVENTS)
 
         def session_get(call: _Call, session_id: str) -> dict[str, Any]:
-            return session_out(call, em.retrieve_session(session_id, call.ctx.account))
+            return on_session(
+                call, session_id, lambda: em.retrieve_session(session_id, call.ctx.account)
+            )
 
         def session_update(call: _Call, session_id: str) -> dict[str, Any]:
-            return session_out(call, em.update_session(session_id, call.params, call.ctx))
+            return on_session(
+                call, session_id, lambda: em.update_session(session_id, call.params, call.ctx)
+            )
 
         def session_cancel(call: _Call, session_id: str) -> dict[str, Any]:
-            return session_out(call, em.cancel_session(session_id, call.ctx))
+            return on_session(call, session_id, lambda: em.cancel_session(session_id, call.ctx))
 
         def session_redact(call: _Call, session_id: str) -> dict[str, Any]:
-            return session_out(call, em.redact_session(session_id, call.ctx))
+            return on_session(call, session_id, lambda: em.redact_session(session_id, call.ctx))
 
         def report_get(call: _Call, report_id: str) -> dict[str, Any]:
             expand = check_expand(call.params.get("expand", []), REPORT_EXPANDS)
-            return em.render_report(em.retrieve_report(report_id, call.ctx.account), expand)
+            em.check_sensitive(expand, call.ctx)
+            report = em.retrieve_report(report_id, call.ctx.account)
+            em.check_sensitive(expand, call.ctx, report)
+            return em.render_report(report, expand)
 
         def event_get(call: _Call, event_id: str) -> dict[str, Any]:
             check_expand(call.params.get("expand", []), frozenset())

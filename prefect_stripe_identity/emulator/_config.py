@@ -54,6 +54,9 @@ class EmulatorConfig:
     #: Base of the hosted page URLs; ``None`` = the base URL the request came in on.
     public_url: str | None = None
     stripe_version: str = DEFAULT_STRIPE_VERSION
+    #: How long after processing a restricted key may read a verification's sensitive
+    #: fields (Stripe: 48 hours; ``None`` = always, like Stripe's IP-restricted keys).
+    sensitive_results_window_seconds: float | None = 48 * 3600
     #: Largest request body accepted; a bigger one is refused with a 413 before it is read
     #: whole (its declared ``Content-Length``, or as soon as the bytes received pass it).
     max_body_bytes: int = 1024 * 1024

@@ -67,3 +67,15 @@ def resource_missing(kind: str, object_id: str, param: str = "id") -> StripeAPIE
 def state_error(message: str) -> StripeAPIError:
     """A disallowed lifecycle transition: a 400 that started executing (so it is stored)."""
     return StripeAPIError(400, message)
+
+
+def sensitive_denied() -> StripeAPIError:
+    """Stripe's 403 for a sensitive expansion (``verified_outputs.dob`` …) asked with a secret
+    key, or with a restricted key past its time window: nothing is executed or stored."""
+    return StripeAPIError(
+        403,
+        "To access sensitive verification results, configure a restricted API key with "
+        "appropriate permissions. Learn more here: "
+        "https://stripe.com/docs/identity/access-verification-results.",
+        stored=False,
+    )

@@ -28,6 +28,7 @@ from prefect_stripe_identity.emulator._errors import (
     StripeAPIError,
     invalid,
     resource_missing,
+    sensitive_denied,
     state_error,
 )
 from prefect_stripe_identity.emulator._store import Collection, Store
@@ -35,24 +36,27 @@ from prefect_stripe_identity.emulator._validation import check_metadata_count
 
 _ALPHABET = string.ascii_letters + string.digits
 
-#: Expansions a session accepts (besides ``last_verification_report.<report expansion>``).
-SESSION_EXPANDS = frozenset(
-    {
-        "last_verification_report",
-        "verified_outputs",
-        "verified_outputs.dob",
-        "verified_outputs.id_number",
-    }
-)
-#: Report fields that hold the most sensitive data: null unless expanded, as on Stripe.
+#: ``verified_outputs`` fields Stripe calls sensitive: null unless expanded
+#: (``verified_outputs.dob``), and expandable only by a restricted key (Stripe's "Access
+#: verification results"; sex and place of birth since 2025-05-28.basil).
+SENSITIVE_OUTPUTS = ("dob", "id_number", "sex", "unparsed_place_of_birth", "unparsed_sex")
+#: Report fields that hold the most sensitive data: the same rules.
 REPORT_EXPANDS = frozenset(
     {
         "document.dob",
         "document.expiration_date",
         "document.number",
+        "document.sex",
+        "document.unparsed_place_of_birth",
+        "document.unparsed_sex",
         "id_number.dob",
         "id_number.id_number",
     }
+)
+#: Expansions a session accepts (besides ``last_verification_report.<report expansion>``).
+SESSION_EXPANDS = frozenset(
+    {"last_verification_report", "verified_outputs"}
+    | {f"verified_outputs.{key}" for key in SENSITIVE_OUTPUTS}
 )
 
 #: ``last_error`` codes of a person who never submitted (Stripe: "user-session failure"):
@@ -121,6 +125,12 @@ def check_expand(expand: Iterable[str], allowed: frozenset[str], prefix: str = "
 
 
 SESSION_EXPAND_PATHS = SESSION_EXPANDS | {f"last_verification_report.{p}" for p in REPORT_EXPANDS}
+#: Every expansion that reaches a sensitive field, of a session or of a report.
+SENSITIVE_PATHS = (
+    frozenset(f"verified_outputs.{key}" for key in SENSITIVE_OUTPUTS)
+    | {f"last_verification_report.{p}" for p in REPORT_EXPANDS}
+    | REPORT_EXPANDS
+)
 
 
 class Emulator:
@@ -293,7 +303,7 @@ class Emulator:
         if emu.get("verified_outputs") is not None and "verified_outputs" in _heads(expand):
             outputs = copy.deepcopy(emu["verified_outputs"])
             sub = _sub(expand, "verified_outputs")
-            for key in ("dob", "id_number"):
+            for key in SENSITIVE_OUTPUTS:
                 if key not in sub and outputs.get(key) != _fakedata.REDACTED:
                     outputs[key] = None
             out["verified_outputs"] = outputs
@@ -307,6 +317,36 @@ class Emulator:
             if isinstance(out.get(section), dict) and path not in expand:
                 out[section][key] = None
         return out
+
+    def check_sensitive(
+        self, expand: set[str], ctx: RequestContext, obj: Mapping[str, Any] | None = None
+    ) -> None:
+        """Stripe's rule for sensitive verification results ("Access verification results").
+
+        Expanding a sensitive field needs a restricted key (every ``rk_test_`` key of the
+        emulator has the "Access recent sensitive verification results" permission), and
+        such a key reaches only verifications processed within
+        ``sensitive_results_window_seconds`` (48 h; Stripe lifts it only for IP-restricted
+        keys). ``obj`` (a session or a report) is checked against the window; without it,
+        only the key is.
+        """
+        if not expand & SENSITIVE_PATHS:
+            return
+        if not ctx.restricted:
+            raise sensitive_denied()
+        window = self.config.sensitive_results_window_seconds
+        processed = self._processed_at(obj) if obj is not None else None
+        if window is not None and processed is not None and self.now() - processed > window:
+            raise sensitive_denied()
+
+    def _processed_at(self, obj: Mapping[str, Any]) -> int | None:
+        # A report is made when processing ends; a session was processed when its last
+        # report was made (none: nothing sensitive to show).
+        if obj.get("object") == "identity.verification_report":
+            return int(obj["created"])
+        report_id = obj.get("last_verification_report")
+        report = self.store.reports.get(report_id) if isinstance(report_id, str) else None
+        return int(report["created"]) if report is not None else None
 
     # --- sessions: the API operations ------------------------------------------------------
 

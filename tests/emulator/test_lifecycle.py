@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
-from emulator_helpers import AUTH, REPORTS, SESSIONS, create_session
+from emulator_helpers import AUTH, REPORTS, RESTRICTED_AUTH, SESSIONS, create_session
 
 from prefect_stripe_identity.emulator import EmulatorApp, FakeClock
 
@@ -149,14 +149,17 @@ async def test_redaction_of_a_verified_session(api: httpx.AsyncClient, clock: Fa
     again = (await api.post(f"{SESSIONS}/{session['id']}/redact")).json()
     assert again["redaction"] == {"status": "processing"}
     clock.advance(10)
-    done = await _get(
-        api,
-        session["id"],
+    expand = [
         "last_verification_report",
         "verified_outputs",
         "verified_outputs.dob",
         "last_verification_report.document.number",
-    )
+    ]
+    done = (
+        await api.get(
+            f"{SESSIONS}/{session['id']}", params={"expand[]": expand}, headers=RESTRICTED_AUTH
+        )
+    ).json()
     assert done["redaction"] == {"status": "redacted"}
     assert done["provided_details"] == {"email": "[redacted]"}
     outputs = done["verified_outputs"]
