@@ -58,6 +58,11 @@ def _add_emulator(subparsers: argparse._SubParsersAction[_Parser]) -> None:
         description="Serve a stateful, test-mode Stripe Identity API on this machine.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
+    parser.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a --host beyond loopback (the test controls have no authentication)",
+    )
     parser.add_argument("--port", type=_port, default=12111, help="port (default: 12111)")
     parser.add_argument(
         "--auto-outcome",
@@ -133,7 +138,12 @@ def _add_emulator(subparsers: argparse._SubParsersAction[_Parser]) -> None:
 
 def _run_emulator(args: argparse.Namespace) -> int:
     from prefect_stripe_identity.emulator import FAULT_KINDS, EmulatorConfig, serve
+    from prefect_stripe_identity.emulator._server import check_host, is_loopback
 
+    try:
+        check_host(args.host, args.allow_remote, flag="--allow-remote")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     kinds = (
         tuple(k.strip() for k in args.fault_kinds.split(",") if k.strip())
         if args.fault_kinds
@@ -165,11 +175,15 @@ def _run_emulator(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     _check_port(args.host, args.port)
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"{PROG}: note: listening on {args.host}, not only on loopback", file=sys.stderr)
+    if not is_loopback(args.host):
+        print(
+            f"{PROG}: warning: listening on {args.host}, beyond loopback (--allow-remote): "
+            "anyone who reaches it can reset, seed and submit",
+            file=sys.stderr,
+        )
     print(f"Stripe Identity emulator (test mode) on http://{args.host}:{args.port}", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
-        serve(config, host=args.host, port=args.port)
+        serve(config, host=args.host, port=args.port, allow_remote=args.allow_remote)
     return 0
 
 

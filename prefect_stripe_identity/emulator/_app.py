@@ -14,6 +14,8 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import datetime
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -188,19 +190,28 @@ class EmulatorApp:
     def _routes(self) -> list[Route]:
         em = self.emulator
 
-        def session_out(call: _Call, record: dict[str, Any]) -> dict[str, Any]:
-            expand = check_expand(call.params.get("expand", []), SESSION_EXPAND_PATHS)
-            return em.render_session(record, expand, call.base_url)
+        def session_expand(call: _Call, prefix: str = "") -> set[str]:
+            # Checked before anything runs: a refused expansion changes nothing.
+            expand = check_expand(call.params.get("expand", []), SESSION_EXPAND_PATHS, prefix)
+            em.check_sensitive(expand, call.ctx)
+            return expand
+
+        def on_session(
+            call: _Call, session_id: str, operation: Callable[[], dict[str, Any]]
+        ) -> dict[str, Any]:
+            expand = session_expand(call)
+            em.check_sensitive(expand, call.ctx, em.retrieve_session(session_id, call.ctx.account))
+            return em.render_session(operation(), expand, call.base_url)
 
         def create(call: _Call) -> dict[str, Any]:
-            expand = check_expand(call.params.get("expand", []), SESSION_EXPAND_PATHS)
+            expand = session_expand(call)
             return em.render_session(
                 em.create_session(call.params, call.ctx), expand, call.base_url
             )
 
         def list_sessions(call: _Call) -> dict[str, Any]:
             params = call.params
-            expand = check_expand(params.get("expand", []), SESSION_EXPAND_PATHS, "data.")
+            expand = session_expand(call, "data.")
             filters = {
                 k: params[k]
                 for k in (
@@ -215,7 +226,11 @@ class EmulatorApp:
             def keep(obj: dict[str, Any]) -> bool:
                 return all(obj.get(k) == v for k, v in filters.items())
 
-            data, has_more = em.page(em.store.sessions, "verification_session", params, keep)
+            data, has_more = em.page(
+                em.store.sessions, "VerificationSession", params, keep, call.ctx.account
+            )
+            for obj in data:
+                em.check_sensitive(expand, call.ctx, obj)
             return _list(
                 [em.render_session(obj, expand, call.base_url) for obj in data],
                 has_more,
@@ -225,6 +240,7 @@ class EmulatorApp:
         def list_reports(call: _Call) -> dict[str, Any]:
             params = call.params
             expand = check_expand(params.get("expand", []), REPORT_EXPANDS, "data.")
+            em.check_sensitive(expand, call.ctx)
             filters = {
                 k: params[k]
                 for k in ("client_reference_id", "type", "verification_session")
@@ -234,7 +250,11 @@ class EmulatorApp:
             def keep(obj: dict[str, Any]) -> bool:
                 return all(obj.get(k) == v for k, v in filters.items())
 
-            data, has_more = em.page(em.store.reports, "identity.verification_report", params, keep)
+            data, has_more = em.page(
+                em.store.reports, "VerificationReport", params, keep, call.ctx.account
+            )
+            for obj in data:
+                em.check_sensitive(expand, call.ctx, obj)
             return _list([em.render_report(obj, expand) for obj in data], has_more, _REPORTS)
 
         def list_events(call: _Call) -> dict[str, Any]:
@@ -254,28 +274,35 @@ class EmulatorApp:
                     return False
                 return success is None or obj["_emu"]["delivered"] == success
 
-            data, has_more = em.page(em.store.events, "event", params, keep)
+            data, has_more = em.page(em.store.events, "event", params, keep, call.ctx.account)
             return _list([public(obj) for obj in data], has_more, _EVENTS)
 
         def session_get(call: _Call, session_id: str) -> dict[str, Any]:
-            return session_out(call, em.retrieve_session(session_id))
+            return on_session(
+                call, session_id, lambda: em.retrieve_session(session_id, call.ctx.account)
+            )
 
         def session_update(call: _Call, session_id: str) -> dict[str, Any]:
-            return session_out(call, em.update_session(session_id, call.params, call.ctx))
+            return on_session(
+                call, session_id, lambda: em.update_session(session_id, call.params, call.ctx)
+            )
 
         def session_cancel(call: _Call, session_id: str) -> dict[str, Any]:
-            return session_out(call, em.cancel_session(session_id, call.ctx))
+            return on_session(call, session_id, lambda: em.cancel_session(session_id, call.ctx))
 
         def session_redact(call: _Call, session_id: str) -> dict[str, Any]:
-            return session_out(call, em.redact_session(session_id, call.ctx))
+            return on_session(call, session_id, lambda: em.redact_session(session_id, call.ctx))
 
         def report_get(call: _Call, report_id: str) -> dict[str, Any]:
             expand = check_expand(call.params.get("expand", []), REPORT_EXPANDS)
-            return em.render_report(em.retrieve_report(report_id), expand)
+            em.check_sensitive(expand, call.ctx)
+            report = em.retrieve_report(report_id, call.ctx.account)
+            em.check_sensitive(expand, call.ctx, report)
+            return em.render_report(report, expand)
 
         def event_get(call: _Call, event_id: str) -> dict[str, Any]:
             check_expand(call.params.get("expand", []), frozenset())
-            return public(em.retrieve_event(event_id))
+            return public(em.retrieve_event(event_id, call.ctx.account))
 
         v = _validation
         api: list[tuple[str, str, Any, v.Operation]] = [
@@ -321,13 +348,15 @@ class EmulatorApp:
         self, request: Request, fn: Callable[..., Any], op: _validation.Operation
     ) -> Response:
         request_id: str = request.scope["emulator.request_id"]
-        headers = {
-            "Stripe-Version": request.headers.get("stripe-version") or self.config.stripe_version
-        }
+        version = request.headers.get("stripe-version", "").strip()
+        headers = {"Stripe-Version": self.config.stripe_version}
         try:
             api_key = _authenticate(request)
+            if version:
+                check_stripe_version(version)
+                headers["Stripe-Version"] = version
             if request.method == "POST":
-                raw = await request.body()
+                raw = await _read_body(request, self.config.max_body_bytes)
                 content_type = request.headers.get("content-type", "").split(";")[0].strip()
                 if raw and content_type.lower() != FORM:
                     raise StripeAPIError(
@@ -347,8 +376,22 @@ class EmulatorApp:
         )
         if idempotency_key:
             headers["Idempotency-Key"] = idempotency_key
-        ctx = RequestContext(request_id, idempotency_key)
+        # Every API key is the one platform account's; Stripe-Account names a connected
+        # account. Objects and idempotency keys are scoped by account, as on Stripe.
+        account = request.headers.get("stripe-account", "").strip() or None
+        ctx = RequestContext(
+            request_id, idempotency_key, account, restricted=api_key.startswith("rk_")
+        )
         object_id = request.path_params.get("id")
+        # Decoding and validation read no state: done before taking the lock, so a big
+        # request does not hold everyone else up. Their error is raised in the lock, after
+        # the idempotency lookup, where Stripe would give it.
+        params: dict[str, Any] = {}
+        invalid_params: StripeAPIError | None = None
+        try:
+            params = _validation.validate(decode(pairs), op)
+        except StripeAPIError as exc:
+            invalid_params = exc
         em = self.emulator
         with em.lock:
             em.advance_due()
@@ -357,9 +400,7 @@ class EmulatorApp:
             try:
                 if idempotency_key:
                     check_key(idempotency_key)
-                    record_key = scope_key(
-                        api_key, request.headers.get("stripe-account"), idempotency_key
-                    )
+                    record_key = scope_key(account, idempotency_key)
                     print_ = fingerprint(request.method, request.url.path, pairs)
                     stored = self.idempotency.lookup(record_key, print_, idempotency_key, now)
                     if stored is not None:
@@ -374,7 +415,8 @@ class EmulatorApp:
                             },
                             media_type="application/json",
                         )
-                params = _validation.validate(decode(pairs), op)
+                if invalid_params is not None:
+                    raise invalid_params
                 call = _Call(params, ctx, str(request.base_url))
                 result = fn(call) if object_id is None else fn(call, object_id)
                 status, body, keep = 200, dumps(result), True
@@ -418,7 +460,7 @@ class EmulatorApp:
 
     async def _control_params(self, request: Request, op: _validation.Operation) -> dict[str, Any]:
         pairs = parse_pairs(request.url.query)
-        raw = await request.body()
+        raw = await _read_body(request, self.config.max_body_bytes)
         if raw:
             pairs += parse_pairs(raw.decode("utf-8", errors="replace"))
         return _validation.validate(decode(pairs), op)
@@ -508,7 +550,11 @@ class EmulatorApp:
 
     async def _verify_submit(self, request: Request) -> Response:
         em = self.emulator
-        form = parse_pairs((await request.body()).decode("utf-8", errors="replace"))
+        try:
+            raw = await _read_body(request, self.config.max_body_bytes)
+        except StripeAPIError:
+            return HTMLResponse(_page.not_found_page(), 413)
+        form = parse_pairs(raw.decode("utf-8", errors="replace"))
         fields: Mapping[str, str] = dict(form)
         outcome = fields.get("outcome")
         error_code = fields.get("error_code") if outcome == "unverified" else None
@@ -573,6 +619,55 @@ def _error_response(
         {**extra, **(headers or {})},
         media_type="application/json",
     )
+
+
+#: ``YYYY-MM-DD``, optionally ``.codename`` (``2026-07-29.dahlia``), optionally beta flags
+#: (``; name=v1``) as the SDKs append them.
+_VERSION_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:\.[a-z]+)?(?:;\s*[a-z0-9_]+=v\d+)*")
+#: Stripe's first API version.
+_FIRST_VERSION = datetime.date(2011, 1, 1)
+
+
+def check_stripe_version(version: str) -> None:
+    """Stripe's 400 for a ``Stripe-Version`` that is not a version.
+
+    Stripe checks against its list of released versions, which the emulator does not
+    have: it accepts any real calendar date from 2011-01-01 on, in Stripe's forms (a date,
+    then ``.codename`` since 2024), and refuses anything else with Stripe's message.
+    """
+    match = _VERSION_RE.fullmatch(version)
+    valid = match is not None
+    if match is not None:
+        try:
+            valid = datetime.date(*(int(g) for g in match.groups())) >= _FIRST_VERSION
+        except ValueError:
+            valid = False
+    if not valid:
+        raise StripeAPIError(400, f"Invalid Stripe API version: {version[:100]}", stored=False)
+
+
+def _too_large(limit: int) -> StripeAPIError:
+    return StripeAPIError(
+        413,
+        f"Request body too large: the emulator accepts at most {limit} bytes. Stripe "
+        "parameters (metadata included) fit in a small fraction of that.",
+        stored=False,
+    )
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused (413) past ``limit`` bytes before it is all buffered."""
+    declared = request.headers.get("content-length", "")
+    if declared.strip().isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _mask(key: str) -> str:

@@ -54,6 +54,12 @@ class EmulatorConfig:
     #: Base of the hosted page URLs; ``None`` = the base URL the request came in on.
     public_url: str | None = None
     stripe_version: str = DEFAULT_STRIPE_VERSION
+    #: How long after processing a restricted key may read a verification's sensitive
+    #: fields (Stripe: 48 hours; ``None`` = always, like Stripe's IP-restricted keys).
+    sensitive_results_window_seconds: float | None = 48 * 3600
+    #: Largest request body accepted; a bigger one is refused with a 413 before it is read
+    #: whole (its declared ``Content-Length``, or as soon as the bytes received pass it).
+    max_body_bytes: int = 1024 * 1024
     #: How often the server completes due transitions even when nobody asks (so webhooks
     #: fire on time); 0 disables the background ticker (transitions stay lazy).
     tick_seconds: float = 0.1
@@ -72,6 +78,8 @@ class EmulatorConfig:
         for name in ("auto_submit_seconds", "processing_seconds", "redaction_seconds"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
+        if self.max_body_bytes < 1:
+            raise ValueError("max_body_bytes must be positive")
         if self.latency_ms < 0:
             raise ValueError("latency_ms must not be negative")
         if self.auto_outcome not in ("verified", "unverified", "none"):

@@ -53,7 +53,12 @@ def invalid(message: str, param: str | None = None, code: str | None = None) -> 
 
 
 def resource_missing(kind: str, object_id: str, param: str = "id") -> StripeAPIError:
-    """Stripe's 404 for an unknown id."""
+    """Stripe's 404 for an unknown id: ``No such VerificationSession: 'vs_x'``, code
+    ``resource_missing``, ``param`` the parameter that named it (``id`` in a path).
+
+    ``kind`` is the name Stripe's message uses: the class name for Identity objects
+    (``VerificationSession``, ``VerificationReport``), ``event`` for events.
+    """
     return StripeAPIError(
         404, f"No such {kind}: '{object_id}'", code="resource_missing", param=param
     )
@@ -62,3 +67,15 @@ def resource_missing(kind: str, object_id: str, param: str = "id") -> StripeAPIE
 def state_error(message: str) -> StripeAPIError:
     """A disallowed lifecycle transition: a 400 that started executing (so it is stored)."""
     return StripeAPIError(400, message)
+
+
+def sensitive_denied() -> StripeAPIError:
+    """Stripe's 403 for a sensitive expansion (``verified_outputs.dob`` …) asked with a secret
+    key, or with a restricted key past its time window: nothing is executed or stored."""
+    return StripeAPIError(
+        403,
+        "To access sensitive verification results, configure a restricted API key with "
+        "appropriate permissions. Learn more here: "
+        "https://stripe.com/docs/identity/access-verification-results.",
+        stored=False,
+    )

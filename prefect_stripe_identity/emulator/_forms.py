@@ -30,8 +30,16 @@ def _render(parts: list[str]) -> str:
 
 
 def decode(pairs: list[tuple[str, str]]) -> dict[str, FormNode]:
-    """Build the parameter tree from form pairs (a repeated scalar key: the last one wins)."""
+    """Build the parameter tree from form pairs (a repeated scalar key: the last one wins).
+
+    Linear in the number of pairs: ``a[]`` appends at the count of numeric keys the node
+    already has, kept per node rather than recounted (recounting made 20,000 ``a[]=x``
+    pairs take 39 s under the emulator's lock).
+    """
     root: dict[str, Any] = {}
+    # Numeric keys per node, by id (the nodes live in ``root`` until the end, so ids stay
+    # unique).
+    numeric: dict[int, int] = {}
     for key, value in pairs:
         match = _KEY_RE.match(key)
         parts = [match.group(1), *_PART_RE.findall(match.group(2))] if match else [key]
@@ -40,7 +48,9 @@ def decode(pairs: list[tuple[str, str]]) -> dict[str, FormNode]:
             last = depth == len(parts) - 1
             if part == "":
                 # ``a[]``: append at the next free index.
-                part = str(sum(1 for k in node if k.isdigit()))
+                part = str(numeric.get(id(node), 0))
+            if part.isdigit() and part not in node:
+                numeric[id(node)] = numeric.get(id(node), 0) + 1
             if last:
                 if isinstance(node.get(part), dict):
                     raise invalid(f"Invalid value for {_render(parts)}", param=_render(parts))

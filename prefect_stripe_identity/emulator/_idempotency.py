@@ -1,9 +1,11 @@
 """Idempotency as Stripe does it: the first executed response for a key is replayed.
 
-A record is scoped by API key (hashed: the key itself is never kept) and ``Stripe-Account``,
-lives 24 hours, and remembers a fingerprint of the request (method, path, parameters): the
-same key with anything else is an ``idempotency_error``. Records are plain dicts in the
-store, so a ``state_file`` keeps them across restarts too.
+A record is scoped by account, as on Stripe: every API key (``sk_test_``, ``rk_test_``, a
+rotated one) is the emulator's one platform account, ``Stripe-Account`` names a connected
+account; so the same key sent with two API keys of one account replays. A record lives 24
+hours and remembers a fingerprint of the request (method, path, parameters): the same key
+with anything else is an ``idempotency_error``. Records are plain dicts in the store, so a
+``state_file`` keeps them across restarts too.
 """
 
 from __future__ import annotations
@@ -28,9 +30,9 @@ class StoredResponse:
     headers: dict[str, str]
 
 
-def scope_key(api_key: str, account: str | None, idempotency_key: str) -> str:
-    """The record id: one namespace per API key and connected account."""
-    raw = f"{api_key}\x00{account or ''}\x00{idempotency_key}"
+def scope_key(account: str | None, idempotency_key: str) -> str:
+    """The record id: one namespace per account (None: the platform account)."""
+    raw = f"{account or ''}\x00{idempotency_key}"
     return "idem_" + hashlib.sha256(raw.encode()).hexdigest()
 
 

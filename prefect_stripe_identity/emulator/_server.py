@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import socket
 import threading
@@ -12,6 +13,32 @@ import uvicorn
 
 from prefect_stripe_identity.emulator._app import EmulatorApp, create_app
 from prefect_stripe_identity.emulator._config import EmulatorConfig
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is this machine only: ``localhost``, 127.0.0.0/8 or ::1."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # another name: it may resolve to anything
+
+
+def check_host(host: str, allow_remote: bool, flag: str = "allow_remote=True") -> None:
+    """Refuse a non-loopback ``host`` unless the caller opted in with ``flag``.
+
+    The test controls (``/_emulator/reset``, ``seed``, ``submit``, ``faults``) have no
+    authentication, and the emulator accepts any test key: on a reachable address anyone
+    could wipe or forge its state.
+    """
+    if not allow_remote and not is_loopback(host):
+        raise ValueError(
+            f"host {host!r} is not a loopback address: the emulator's control endpoints "
+            "(/_emulator/reset, seed, submit, faults) have no authentication, so anyone who "
+            f"can reach it could reset or forge its state; pass {flag} to listen beyond "
+            "this machine anyway"
+        )
 
 
 def _free_port(host: str) -> int:
@@ -27,7 +54,9 @@ class EmulatorServer:
     >>> with EmulatorServer() as server:          # a free port on 127.0.0.1
     ...     client = StripeIdentityClient(api_key="sk_test_x", api_base=server.url)
 
-    ``port=0`` (the default) picks a free port. Binds to loopback unless told otherwise.
+    ``port=0`` (the default) picks a free port. Binds to loopback; any other ``host``
+    (``0.0.0.0``, a LAN address, a host name) needs ``allow_remote=True``, because the
+    test controls have no authentication.
     """
 
     def __init__(
@@ -37,7 +66,9 @@ class EmulatorServer:
         host: str = "127.0.0.1",
         port: int = 0,
         log_level: str = "warning",
+        allow_remote: bool = False,
     ) -> None:
+        check_host(host, allow_remote)
         self.config = config or EmulatorConfig()
         self.host = host
         self.port = port or _free_port(host)
@@ -104,8 +135,16 @@ class _DropQueryStrings(logging.Filter):
         return True
 
 
-def serve(config: EmulatorConfig, host: str = "127.0.0.1", port: int = 12111) -> None:
-    """Serve in the foreground until interrupted (the CLI)."""
+def serve(
+    config: EmulatorConfig,
+    host: str = "127.0.0.1",
+    port: int = 12111,
+    *,
+    allow_remote: bool = False,
+) -> None:
+    """Serve in the foreground until interrupted (the CLI); a non-loopback ``host`` needs
+    ``allow_remote=True``."""
+    check_host(host, allow_remote)
     app = create_app(config)
     access = logging.getLogger("uvicorn.access")
     query_filter = _DropQueryStrings()

@@ -28,6 +28,7 @@ from prefect_stripe_identity.emulator._errors import (
     StripeAPIError,
     invalid,
     resource_missing,
+    sensitive_denied,
     state_error,
 )
 from prefect_stripe_identity.emulator._store import Collection, Store
@@ -35,24 +36,35 @@ from prefect_stripe_identity.emulator._validation import check_metadata_count
 
 _ALPHABET = string.ascii_letters + string.digits
 
-#: Expansions a session accepts (besides ``last_verification_report.<report expansion>``).
-SESSION_EXPANDS = frozenset(
-    {
-        "last_verification_report",
-        "verified_outputs",
-        "verified_outputs.dob",
-        "verified_outputs.id_number",
-    }
-)
-#: Report fields that hold the most sensitive data: null unless expanded, as on Stripe.
+#: ``verified_outputs`` fields Stripe calls sensitive: null unless expanded
+#: (``verified_outputs.dob``), and expandable only by a restricted key (Stripe's "Access
+#: verification results"; sex and place of birth since 2025-05-28.basil).
+SENSITIVE_OUTPUTS = ("dob", "id_number", "sex", "unparsed_place_of_birth", "unparsed_sex")
+#: Report fields that hold the most sensitive data: the same rules.
 REPORT_EXPANDS = frozenset(
     {
         "document.dob",
         "document.expiration_date",
         "document.number",
+        "document.sex",
+        "document.unparsed_place_of_birth",
+        "document.unparsed_sex",
         "id_number.dob",
         "id_number.id_number",
     }
+)
+#: Expansions a session accepts (besides ``last_verification_report.<report expansion>``).
+SESSION_EXPANDS = frozenset(
+    {"last_verification_report", "verified_outputs"}
+    | {f"verified_outputs.{key}" for key in SENSITIVE_OUTPUTS}
+)
+
+#: ``last_error`` codes of a person who never submitted (Stripe: "user-session failure"):
+#: nothing is processed and no report is made; the session stays ``requires_input``.
+#: ``under_supported_age`` is not among them: the age comes from the document, after
+#: processing (an assumption: Stripe does not say).
+NOT_SUBMITTED_CODES = frozenset(
+    {"abandoned", "consent_declined", "country_not_supported", "device_not_supported"}
 )
 
 SESSION_EVENT_TYPES = tuple(
@@ -82,10 +94,20 @@ def new_id(prefix: str, length: int = 24) -> str:
 
 @dataclass(frozen=True)
 class RequestContext:
-    """Who caused a transition: the request id and idempotency key, for events."""
+    """Who asks: the request id and idempotency key (for events), the connected account
+    (``Stripe-Account``; None = the platform account every API key belongs to), and
+    whether the key is a restricted one (``rk_test_``)."""
 
     request_id: str | None = None
     idempotency_key: str | None = None
+    account: str | None = None
+    restricted: bool = False
+
+
+def account_of(obj: Mapping[str, Any]) -> str | None:
+    """The connected account an object belongs to (None: the platform account)."""
+    emu = obj.get("_emu")
+    return emu.get("account") if isinstance(emu, Mapping) else None
 
 
 def check_expand(expand: Iterable[str], allowed: frozenset[str], prefix: str = "") -> set[str]:
@@ -103,6 +125,12 @@ def check_expand(expand: Iterable[str], allowed: frozenset[str], prefix: str = "
 
 
 SESSION_EXPAND_PATHS = SESSION_EXPANDS | {f"last_verification_report.{p}" for p in REPORT_EXPANDS}
+#: Every expansion that reaches a sensitive field, of a session or of a report.
+SENSITIVE_PATHS = (
+    frozenset(f"verified_outputs.{key}" for key in SENSITIVE_OUTPUTS)
+    | {f"last_verification_report.{p}" for p in REPORT_EXPANDS}
+    | REPORT_EXPANDS
+)
 
 
 class Emulator:
@@ -188,10 +216,11 @@ class Emulator:
     def _save_session(self, record: dict[str, Any]) -> None:
         self.store.put("session", record["id"], record)
 
-    def _session(self, session_id: str, param: str = "id") -> dict[str, Any]:
+    def _session(self, session_id: str, account: str | None, param: str = "id") -> dict[str, Any]:
+        # An object of another account does not exist for this one, as on Stripe.
         record = self.store.sessions.get(session_id)
-        if record is None:
-            raise resource_missing("verification_session", session_id, param)
+        if record is None or account_of(record) != account:
+            raise resource_missing("VerificationSession", session_id, param)
         return record
 
     # --- events -----------------------------------------------------------------------------
@@ -216,8 +245,14 @@ class Emulator:
             "pending_webhooks": webhooks,
             "request": {"id": ctx.request_id, "idempotency_key": ctx.idempotency_key},
             "type": event_type,
-            "_emu": {"session": record["id"], "delivered": webhooks == 0},
+            "_emu": {
+                "session": record["id"],
+                "delivered": webhooks == 0,
+                "account": account_of(record),
+            },
         }
+        if account_of(record) is not None:
+            event["account"] = account_of(record)  # Connect events name their account
         self.store.put("event", event_id, event)
         self.stats["events_created"] += 1
         if self.on_event is not None and webhooks:
@@ -268,7 +303,7 @@ class Emulator:
         if emu.get("verified_outputs") is not None and "verified_outputs" in _heads(expand):
             outputs = copy.deepcopy(emu["verified_outputs"])
             sub = _sub(expand, "verified_outputs")
-            for key in ("dob", "id_number"):
+            for key in SENSITIVE_OUTPUTS:
                 if key not in sub and outputs.get(key) != _fakedata.REDACTED:
                     outputs[key] = None
             out["verified_outputs"] = outputs
@@ -282,6 +317,36 @@ class Emulator:
             if isinstance(out.get(section), dict) and path not in expand:
                 out[section][key] = None
         return out
+
+    def check_sensitive(
+        self, expand: set[str], ctx: RequestContext, obj: Mapping[str, Any] | None = None
+    ) -> None:
+        """Stripe's rule for sensitive verification results ("Access verification results").
+
+        Expanding a sensitive field needs a restricted key (every ``rk_test_`` key of the
+        emulator has the "Access recent sensitive verification results" permission), and
+        such a key reaches only verifications processed within
+        ``sensitive_results_window_seconds`` (48 h; Stripe lifts it only for IP-restricted
+        keys). ``obj`` (a session or a report) is checked against the window; without it,
+        only the key is.
+        """
+        if not expand & SENSITIVE_PATHS:
+            return
+        if not ctx.restricted:
+            raise sensitive_denied()
+        window = self.config.sensitive_results_window_seconds
+        processed = self._processed_at(obj) if obj is not None else None
+        if window is not None and processed is not None and self.now() - processed > window:
+            raise sensitive_denied()
+
+    def _processed_at(self, obj: Mapping[str, Any]) -> int | None:
+        # A report is made when processing ends; a session was processed when its last
+        # report was made (none: nothing sensitive to show).
+        if obj.get("object") == "identity.verification_report":
+            return int(obj["created"])
+        report_id = obj.get("last_verification_report")
+        report = self.store.reports.get(report_id) if isinstance(report_id, str) else None
+        return int(report["created"]) if report is not None else None
 
     # --- sessions: the API operations ------------------------------------------------------
 
@@ -338,6 +403,7 @@ class Emulator:
                 "redaction_due": None,
                 "verified_outputs": None,
                 "return_url": params.get("return_url"),
+                "account": ctx.account,
             },
         }
         if params.get("related_person"):
@@ -354,15 +420,15 @@ class Emulator:
         self._advance(record, now)
         return record
 
-    def retrieve_session(self, session_id: str) -> dict[str, Any]:
+    def retrieve_session(self, session_id: str, account: str | None = None) -> dict[str, Any]:
         """GET /v1/identity/verification_sessions/{id}."""
-        return self._session(session_id)
+        return self._session(session_id, account)
 
     def update_session(
         self, session_id: str, params: Mapping[str, Any], ctx: RequestContext
     ) -> dict[str, Any]:
         """POST /v1/identity/verification_sessions/{id}: only while ``requires_input``."""
-        record = self._session(session_id)
+        record = self._session(session_id, ctx.account)
         if record.get("redaction") is not None:
             raise state_error(
                 "This VerificationSession has been redacted and can no longer be updated."
@@ -388,7 +454,7 @@ class Emulator:
 
     def cancel_session(self, session_id: str, ctx: RequestContext) -> dict[str, Any]:
         """POST .../cancel: only while ``requires_input``; irreversible."""
-        record = self._session(session_id)
+        record = self._session(session_id, ctx.account)
         if record["status"] != "requires_input" or record.get("redaction") is not None:
             raise state_error(
                 f"This VerificationSession has status `{record['status']}` and cannot be "
@@ -406,7 +472,7 @@ class Emulator:
 
     def redact_session(self, session_id: str, ctx: RequestContext) -> dict[str, Any]:
         """POST .../redact: from ``requires_input`` (which also cancels) or ``verified``."""
-        record = self._session(session_id)
+        record = self._session(session_id, ctx.account)
         if record.get("redaction") is not None:
             return record  # Redacting again changes nothing, as on Stripe.
         if record["status"] not in ("requires_input", "verified"):
@@ -458,8 +524,11 @@ class Emulator:
         """The person submits (hosted page or test control): ``processing``, then the outcome.
 
         With ``token`` (the hosted page), the session's current single-use token must match.
+        A test control: it finds the session whatever its account.
         """
-        record = self._session(session_id)
+        record = self.store.sessions.get(session_id)
+        if record is None:
+            raise resource_missing("VerificationSession", session_id)
         if token is not None and (
             not record["_emu"].get("token")
             or not secrets.compare_digest(token, record["_emu"]["token"])
@@ -474,11 +543,26 @@ class Emulator:
             error_code = _fakedata.default_error_code(record["type"])
         now = self.now()
         record["_emu"]["auto_submit_at"] = None
-        self._begin_processing(record, now, outcome, error_code, ctx)
+        if outcome == "unverified" and error_code in NOT_SUBMITTED_CODES:
+            self._not_submitted(record, now, error_code, ctx)
+        else:
+            self._begin_processing(record, now, outcome, error_code, ctx)
         self._save_session(record)
         self._schedule(session_id, record)
         self._advance(record, now)
         return record
+
+    def _not_submitted(
+        self, record: dict[str, Any], when: float, error_code: str, ctx: RequestContext
+    ) -> None:
+        # The person left, declined or could not go on: no processing, no report (the
+        # last report, if any, stays the last one), a fresh link for another try.
+        record["last_error"] = {
+            "code": error_code,
+            "reason": _fakedata.REASONS.get(error_code, "Verification failed (emulated)."),
+        }
+        self._fresh_secret(record)
+        self._emit("identity.verification_session.requires_input", record, when, ctx)
 
     def _begin_processing(
         self,
@@ -506,6 +590,7 @@ class Emulator:
         error_code = outcome.get("error_code") if outcome["outcome"] != "verified" else None
         report_id = new_id("vr")
         report = _fakedata.build_report(record, report_id, int(when), error_code)
+        report["_emu"] = {"account": account_of(record)}
         self.store.put("report", report_id, report)
         self.stats["reports_created"] += 1
         record["last_verification_report"] = report_id
@@ -526,17 +611,17 @@ class Emulator:
 
     # --- reports ----------------------------------------------------------------------------
 
-    def retrieve_report(self, report_id: str) -> dict[str, Any]:
+    def retrieve_report(self, report_id: str, account: str | None = None) -> dict[str, Any]:
         """GET /v1/identity/verification_reports/{id}."""
         report = self.store.reports.get(report_id)
-        if report is None:
-            raise resource_missing("identity.verification_report", report_id)
+        if report is None or account_of(report) != account:
+            raise resource_missing("VerificationReport", report_id)
         return report
 
-    def retrieve_event(self, event_id: str) -> dict[str, Any]:
+    def retrieve_event(self, event_id: str, account: str | None = None) -> dict[str, Any]:
         """GET /v1/events/{id}."""
         event = self.store.events.get(event_id)
-        if event is None:
+        if event is None or account_of(event) != account:
             raise resource_missing("event", event_id)
         return event
 
@@ -548,8 +633,10 @@ class Emulator:
         kind: str,
         params: Mapping[str, Any],
         keep: Callable[[dict[str, Any]], bool],
+        account: str | None = None,
     ) -> tuple[list[dict[str, Any]], bool]:
-        """One page, newest first, with Stripe's cursors; returns (objects, has_more)."""
+        """One page of ``account``'s objects, newest first, with Stripe's cursors; returns
+        (objects, has_more)."""
         after, before = params.get("starting_after"), params.get("ending_before")
         if after is not None and before is not None:
             raise invalid(
@@ -562,14 +649,15 @@ class Emulator:
         matches = _created_filter(created)
         ordered = collection.newest_first()
         cursor = after if after is not None else before
-        if cursor is not None and collection.get(cursor) is None:
+        cursor_obj = collection.get(cursor) if cursor is not None else None
+        if cursor is not None and (cursor_obj is None or account_of(cursor_obj) != account):
             raise resource_missing(kind, cursor, "starting_after" if after else "ending_before")
         position = collection.position(cursor) if cursor is not None else None
 
         def selected(ids: Iterable[str]) -> Iterable[dict[str, Any]]:
             for object_id in ids:
                 obj = collection.by_id[object_id]
-                if matches(obj["created"]) and keep(obj):
+                if account_of(obj) == account and matches(obj["created"]) and keep(obj):
                     yield obj
 
         if before is not None and position is not None:

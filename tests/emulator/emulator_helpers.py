@@ -9,6 +9,10 @@ import httpx
 
 API_KEY = "sk_test_emulator_tests_0001"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
+#: A restricted key: Stripe gives sensitive verification results (date of birth, id and
+#: document numbers …) to restricted keys only; every emulator rk_test_ key may read them.
+RESTRICTED_KEY = "rk_test_emulator_tests_0002"
+RESTRICTED_AUTH = {"Authorization": f"Bearer {RESTRICTED_KEY}"}
 SPEC_PATH = (
     Path(__file__).resolve().parents[2] / ".." / "shared" / "stripe" / "identity-openapi.json"
 )

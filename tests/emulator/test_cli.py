@@ -13,6 +13,17 @@ import pytest
 from prefect_stripe_identity.cli import main
 
 
+@pytest.fixture(autouse=True)
+def _never_serve(monkeypatch: pytest.MonkeyPatch) -> None:
+    # No test here may really listen in-process (a refused host must fail, not serve).
+    import uvicorn
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the emulator would have started listening")
+
+    monkeypatch.setattr(uvicorn, "run", refuse)
+
+
 @pytest.mark.parametrize(
     ("argv", "fragment"),
     [
@@ -25,6 +36,9 @@ from prefect_stripe_identity.cli import main
         (["emulator", "--webhook-url", "http://127.0.0.1:1/hook"], "--webhook-secret"),
         (["emulator", "--webhook-url", "http://x", "--webhook-secret", "nope"], "whsec_"),
         (["nonsense"], "invalid choice"),
+        (["emulator", "--host", "0.0.0.0"], "--allow-remote"),  # noqa: S104 - refused
+        (["emulator", "--host", "192.168.1.20"], "--allow-remote"),
+        (["emulator", "--host", "example.test"], "--allow-remote"),
     ],
 )
 def test_usage_errors_are_one_line(
@@ -60,6 +74,7 @@ def test_help_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
         "--latency-ms",
         "--state-file",
         "--redaction-seconds",
+        "--allow-remote",
     ):
         assert option in out
 
@@ -126,3 +141,26 @@ def test_access_log_drops_query_strings() -> None:
     assert _DropQueryStrings().filter(record)
     assert "secret" not in record.getMessage()
     assert "/_emulator/verify/vs_1" in record.getMessage()
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "10.0.0.5", "emulator.example"])  # noqa: S104
+def test_the_server_refuses_a_non_loopback_host_without_opt_in(host: str) -> None:
+    from prefect_stripe_identity.emulator import EmulatorConfig, EmulatorServer, serve
+
+    with pytest.raises(ValueError, match="allow_remote=True"):
+        EmulatorServer(host=host)
+    with pytest.raises(ValueError, match="allow_remote=True"):
+        serve(EmulatorConfig(), host=host, port=1)
+    # The opt-in is accepted (built, not started: tests listen on loopback only).
+    server = EmulatorServer(host=host, port=1, allow_remote=True)
+    assert server.host == host
+    server.app.close()
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "localhost", "::1"])
+def test_loopback_hosts_need_no_opt_in(host: str) -> None:
+    from prefect_stripe_identity.emulator import EmulatorServer
+
+    server = EmulatorServer(host=host, port=1)
+    assert server.host == host
+    server.app.close()

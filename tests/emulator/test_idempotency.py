@@ -36,19 +36,35 @@ async def test_other_parameters_are_an_idempotency_error(api: httpx.AsyncClient)
     assert other_path.json()["error"]["type"] == "idempotency_error"
 
 
-async def test_keys_are_scoped_per_api_key_and_account(api: httpx.AsyncClient) -> None:
+async def test_keys_are_scoped_per_account_not_per_api_key(api: httpx.AsyncClient) -> None:
+    # Stripe scopes idempotency keys by account: after a key rotation (or with a restricted
+    # key of the same account) a retry still replays instead of making a second session.
     data = {"type": "document"}
     first = await api.post(SESSIONS, data=data, headers={"Idempotency-Key": "shared"})
-    other_key = await api.post(
-        SESSIONS,
-        data=data,
-        headers={"Idempotency-Key": "shared", "Authorization": "Bearer sk_test_other"},
-    )
+    for other_key in ("sk_test_rotated_0002", "rk_test_restricted_0003"):
+        replay = await api.post(
+            SESSIONS,
+            data=data,
+            headers={"Idempotency-Key": "shared", "Authorization": f"Bearer {other_key}"},
+        )
+        assert replay.json()["id"] == first.json()["id"]
+        assert replay.headers["idempotent-replayed"] == "true"
     other_account = await api.post(
         SESSIONS, data=data, headers={"Idempotency-Key": "shared", "Stripe-Account": "acct_1"}
     )
-    ids = {r.json()["id"] for r in (first, other_key, other_account)}
-    assert len(ids) == 3
+    assert other_account.json()["id"] != first.json()["id"]
+    same_account = await api.post(
+        SESSIONS,
+        data=data,
+        headers={
+            "Idempotency-Key": "shared",
+            "Stripe-Account": "acct_1",
+            "Authorization": "Bearer rk_test_restricted_0003",
+        },
+    )
+    assert same_account.json()["id"] == other_account.json()["id"]
+    stats = (await api.get("/_emulator/stats")).json()
+    assert stats["sessions_created"] == 2
 
 
 async def test_validation_failures_are_not_stored(api: httpx.AsyncClient) -> None:

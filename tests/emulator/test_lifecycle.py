@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
-from emulator_helpers import AUTH, REPORTS, SESSIONS, create_session
+from emulator_helpers import AUTH, REPORTS, RESTRICTED_AUTH, SESSIONS, create_session
 
 from prefect_stripe_identity.emulator import EmulatorApp, FakeClock
 
@@ -57,7 +57,7 @@ async def test_processing_then_verified(api: httpx.AsyncClient, clock: FakeClock
     [
         ("selfie_face_mismatch", "selfie"),
         ("id_number_mismatch", "id_number"),
-        ("consent_declined", "document"),
+        ("under_supported_age", "document"),
     ],
 )
 async def test_unverified_outcomes(
@@ -149,14 +149,17 @@ async def test_redaction_of_a_verified_session(api: httpx.AsyncClient, clock: Fa
     again = (await api.post(f"{SESSIONS}/{session['id']}/redact")).json()
     assert again["redaction"] == {"status": "processing"}
     clock.advance(10)
-    done = await _get(
-        api,
-        session["id"],
+    expand = [
         "last_verification_report",
         "verified_outputs",
         "verified_outputs.dob",
         "last_verification_report.document.number",
-    )
+    ]
+    done = (
+        await api.get(
+            f"{SESSIONS}/{session['id']}", params={"expand[]": expand}, headers=RESTRICTED_AUTH
+        )
+    ).json()
     assert done["redaction"] == {"status": "redacted"}
     assert done["provided_details"] == {"email": "[redacted]"}
     outputs = done["verified_outputs"]
@@ -236,3 +239,37 @@ async def test_events_api(api: httpx.AsyncClient, clock: FakeClock) -> None:
     assert missing.status_code == 404
     unauthenticated = await api.get("/v1/events", headers={"Authorization": ""})
     assert unauthenticated.status_code == 401
+
+
+@pytest.mark.parametrize(
+    "code", ["abandoned", "consent_declined", "country_not_supported", "device_not_supported"]
+)
+async def test_a_person_who_never_submitted_makes_no_report(
+    api: httpx.AsyncClient, clock: FakeClock, code: str
+) -> None:
+    # As on Stripe: no processing, no report; the session waits again, with a fresh link.
+    session = await create_session(api)
+    await _submit(api, session["id"], outcome="unverified", error_code="document_expired")
+    clock.advance(5)
+    first = await _get(api, session["id"])
+    assert first["last_verification_report"] and first["last_error"]["code"] == "document_expired"
+    reports_before = (await api.get(REPORTS)).json()["data"]
+
+    answer = await _submit(api, session["id"], outcome="unverified", error_code=code)
+    assert answer.status_code == 200
+    after = await _get(api, session["id"])
+    assert after["status"] == "requires_input"
+    assert after["last_error"]["code"] == code and after["last_error"]["reason"]
+    assert after["last_verification_report"] == first["last_verification_report"]
+    assert after["url"] and after["url"] != first["url"]
+    assert after["client_secret"] != first["client_secret"]
+    assert (await api.get(REPORTS)).json()["data"] == reports_before
+    assert await _event_types(api, session["id"]) == [
+        "created",
+        "processing",
+        "requires_input",
+        "requires_input",
+    ]
+    clock.advance(60)  # nothing is pending
+    assert (await _get(api, session["id"]))["status"] == "requires_input"
+    assert len(await _event_types(api, session["id"])) == 4

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import httpx
-from emulator_helpers import REPORTS, SESSIONS, create_session
+from emulator_helpers import REPORTS, RESTRICTED_AUTH, SESSIONS, create_session
 
 from prefect_stripe_identity.emulator import FakeClock
 
@@ -78,7 +78,11 @@ async def test_report_list_filters_and_expansion(api: httpx.AsyncClient, clock: 
     plain = (await api.get(REPORTS, params={"type": "document"})).json()["data"][0]
     assert plain["document"]["number"] is None and plain["document"]["dob"] is None
     expanded = (
-        await api.get(REPORTS, params={"type": "document", "expand[]": "data.document.number"})
+        await api.get(
+            REPORTS,
+            params={"type": "document", "expand[]": "data.document.number"},
+            headers=RESTRICTED_AUTH,
+        )
     ).json()["data"][0]
     assert expanded["document"]["number"] == "D1234567"
     sessions = (

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from emulator_helpers import RESTRICTED_KEY
 
 from prefect_stripe_identity.emulator import EmulatorServer, FakeClock
 
@@ -70,9 +71,17 @@ def test_full_lifecycle_with_the_sdk(sdk: Any, server: EmulatorServer, clock: Fa
     assert "requires_input" in str(excinfo.value.user_message)
 
     clock.advance(5)
-    verified = sessions.retrieve(
-        created.id,
-        params={"expand": ["last_verification_report", "verified_outputs", "verified_outputs.dob"]},
+    expand = ["last_verification_report", "verified_outputs", "verified_outputs.dob"]
+    # The date of birth is a sensitive result: Stripe refuses it to a secret key.
+    with pytest.raises(stripe.PermissionError) as denied:
+        sessions.retrieve(created.id, params={"expand": expand})
+    assert denied.value.http_status == 403
+    assert "restricted API key" in str(denied.value.user_message)
+    restricted = stripe.StripeClient(
+        RESTRICTED_KEY, base_addresses={"api": server.url}, max_network_retries=0
+    )
+    verified = restricted.v1.identity.verification_sessions.retrieve(
+        created.id, params={"expand": expand}
     )
     assert verified.status == "verified"
     report = verified.last_verification_report
@@ -217,7 +226,7 @@ def test_validation_errors_with_the_sdk(sdk: Any) -> None:
     assert excinfo.value.http_status == 404
     assert excinfo.value.code == "resource_missing"
     assert excinfo.value.param == "id"
-    assert "No such verification_session: 'vs_doesnotexist'" in str(excinfo.value.user_message)
+    assert "No such VerificationSession: 'vs_doesnotexist'" in str(excinfo.value.user_message)
     with pytest.raises(stripe.InvalidRequestError) as excinfo:
         sessions.list(params={"limit": 101})
     assert excinfo.value.param == "limit"

@@ -128,6 +128,7 @@ async def test_list_validation(api: httpx.AsyncClient) -> None:
     assert error["param"] == "type"
     error = _error(await api.get(SESSIONS, params={"starting_after": "vs_nope"}), 404)
     assert error["code"] == "resource_missing" and error["param"] == "starting_after"
+    assert error["message"] == "No such VerificationSession: 'vs_nope'"
 
 
 async def test_limits_at_the_edge_are_accepted(api: httpx.AsyncClient) -> None:
@@ -139,15 +140,16 @@ async def test_limits_at_the_edge_are_accepted(api: httpx.AsyncClient) -> None:
 
 async def test_unknown_ids(api: httpx.AsyncClient) -> None:
     for method, path, kind in [
-        ("GET", f"{SESSIONS}/vs_123", "verification_session"),
-        ("POST", f"{SESSIONS}/vs_123", "verification_session"),
-        ("POST", f"{SESSIONS}/vs_123/cancel", "verification_session"),
-        ("POST", f"{SESSIONS}/vs_123/redact", "verification_session"),
-        ("GET", f"{REPORTS}/vr_123", "identity.verification_report"),
+        ("GET", f"{SESSIONS}/vs_123", "VerificationSession"),
+        ("POST", f"{SESSIONS}/vs_123", "VerificationSession"),
+        ("POST", f"{SESSIONS}/vs_123/cancel", "VerificationSession"),
+        ("POST", f"{SESSIONS}/vs_123/redact", "VerificationSession"),
+        ("GET", f"{REPORTS}/vr_123", "VerificationReport"),
     ]:
         error = _error(await api.request(method, path), 404)
         assert error["code"] == "resource_missing"
         assert error["param"] == "id"
+        # Stripe's exact wording: code in the wild matches on it.
         assert error["message"] == f"No such {kind}: '{path.split('/')[4]}'"
 
 
@@ -225,3 +227,24 @@ async def test_update_semantics(api: httpx.AsyncClient) -> None:
     too_many = {f"metadata[k{i}]": "v" for i in range(50)}
     assert (await api.post(path, data={"metadata[z]": "1"})).status_code == 200
     assert _error(await api.post(path, data=too_many))["param"] == "metadata"
+
+
+async def test_stripe_version_must_be_a_version(api: httpx.AsyncClient) -> None:
+    for bad in ("not-a-version", "2019-2-19", "2026-02-30", "2020-08-27.Basil", "1999-01-01"):
+        response = await api.get(SESSIONS, headers={"Stripe-Version": bad})
+        error = _error(response, 400)
+        assert error["type"] == "invalid_request_error"
+        assert error["message"] == f"Invalid Stripe API version: {bad}"
+        assert "code" not in error  # Stripe sends none
+    before = (await api.get("/_emulator/stats")).json()["sessions_created"]
+    refused = await api.post(
+        SESSIONS, data={"type": "document"}, headers={"Stripe-Version": "latest"}
+    )
+    assert refused.status_code == 400
+    assert (await api.get("/_emulator/stats")).json()["sessions_created"] == before
+    for good in ("2026-07-29.dahlia", "2020-08-27", "2026-10-28.endive; identity_beta=v1"):
+        response = await api.get(SESSIONS, headers={"Stripe-Version": good})
+        assert response.status_code == 200, response.text
+        assert response.headers["stripe-version"] == good
+    default = await api.get(SESSIONS)
+    assert default.status_code == 200 and default.headers["stripe-version"]
