@@ -65,16 +65,21 @@ def generous_server_startup(
     if _set_by_user():
         yield
         return
-    update = {PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS: seconds}
     previous = prefect.context.GLOBAL_SETTINGS_CONTEXT
     # Threads that do not copy the caller's context (Prefect's event and log workers) read
     # the global one; only the timeout changes in it.
+    settings = previous.settings.copy_with_update(
+        updates={PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS: seconds}
+    )
     prefect.context.GLOBAL_SETTINGS_CONTEXT = SettingsContext(
-        profile=previous.profile, settings=previous.settings.copy_with_update(updates=update)
+        profile=previous.profile, settings=settings
     )
     os.environ[STARTUP_TIMEOUT_ENV] = str(seconds)  # read by child processes at their import
     try:
-        with temporary_settings(updates=update):  # the current context, if one was entered
+        # ... and the current context, if one was entered (it wins over the global one).
+        with temporary_settings(
+            updates={PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS: seconds}
+        ):
             yield
     finally:
         os.environ.pop(STARTUP_TIMEOUT_ENV, None)

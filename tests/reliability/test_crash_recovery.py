@@ -28,6 +28,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import StateType
 from reliability_helpers import (
     FlowRunProcess,
+    ProcessInfo,
     assert_dead,
     assert_quiet,
     leftovers,
@@ -156,12 +157,13 @@ def _kill_verify_and_retry(start_emulator: Any, workdir: Path) -> None:
     assert left == [], f"processes left behind: {left}"
 
 
-def _name(process: Any) -> str:
-    """``engine`` or the module/command a killed process ran, for the summary."""
+def _name(process: ProcessInfo) -> str:
+    """What a killed process was, for the summary."""
     if process.is_engine:
-        return "engine"
-    words = process.command.split()
-    return next((w for w in words if w.startswith("prefect")), words[-1] if words else "?")
+        return f"engine (pid {process.pid})"
+    if "flow-run execute" in process.command:
+        return "prefect flow-run execute"
+    return process.command.split(" -m ", 1)[-1].split()[0]
 
 
 def _finish_verification(
