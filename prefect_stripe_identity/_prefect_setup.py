@@ -38,8 +38,9 @@ __all__ = [
 ]
 
 STARTUP_TIMEOUT_ENV = "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"
-#: Our default wait for the temporary server: a first start (database created and migrated)
-#: measured 14-26 s on a 2-core machine shared with other work, against Prefect's 20 s.
+#: Our default wait for the temporary server. Its first start (database created and
+#: migrated) measured 11-14 s on 2 cores with some other work, 36 s with three CPU-bound
+#: processes beside it: Prefect's default 20 s is missed on a busy machine.
 DEFAULT_STARTUP_TIMEOUT_SECONDS = 120
 
 
