@@ -21,6 +21,7 @@ from datetime import timedelta
 
 import httpx
 
+from prefect_stripe_identity._prefect_setup import generous_server_startup, start_temporary_server
 from prefect_stripe_identity.credentials import StripeIdentityCredentials
 from prefect_stripe_identity.emulator import EmulatorConfig, EmulatorServer
 from prefect_stripe_identity.flows import (
@@ -119,7 +120,7 @@ def _run_emulator_demo(say: Say) -> int:
         credentials = StripeIdentityCredentials(
             api_key="sk_test_demo", api_base=emulator.url, max_network_retries=2
         )
-        say("Verifying three people (polling; a local Prefect server runs the flows):")
+        say("Verifying three people (polling; Prefect runs the flows):")
         for person in PEOPLE:
             outcome = verify_identity(
                 credentials,
@@ -168,11 +169,16 @@ def _run_stripe_demo(say: Say, api_key: str) -> int:
 
 
 def run_demo(say: Say = print) -> int:
-    """Run the demo; returns the exit code."""
-    # For the temporary Prefect server the first flow starts (it reads its environment):
-    # its telemetry adds nothing here, and 2 cores may need more than the default to start.
+    """Run the demo; returns the exit code.
+
+    With no ``PREFECT_API_URL`` it first starts Prefect's temporary server, saying so, and
+    waits for it as long as a first start on a busy machine needs (see `_prefect_setup`).
+    """
+    # Read by the temporary server when it starts (a child process, from its environment):
+    # its telemetry adds nothing here.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     _quiet_prefect()
-    api_key = os.environ.get("STRIPE_API_KEY")
-    return _run_stripe_demo(say, api_key) if api_key else _run_emulator_demo(say)
+    with generous_server_startup():
+        start_temporary_server(say)
+        api_key = os.environ.get("STRIPE_API_KEY")
+        return _run_stripe_demo(say, api_key) if api_key else _run_emulator_demo(say)

@@ -240,12 +240,20 @@ def _build_parser() -> _Parser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 ok, 2 usage or environment error)."""
+    # Any command of ours may start Prefect's temporary server (demo, webhooks): give its
+    # first start, which creates the database, the time a busy machine needs.
+    from prefect_stripe_identity._prefect_setup import (
+        TemporaryServerError,
+        generous_server_startup,
+    )
+
     parser = _build_parser()
     try:
         args = parser.parse_args(argv)
         command: Command = args.command
-        return command(args)
-    except UsageError as exc:
+        with generous_server_startup():
+            return command(args)
+    except (UsageError, TemporaryServerError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     except SystemExit as exc:  # --help and --version

@@ -4,11 +4,14 @@ flow run, as in production.
 How (see RELIABILITY.md): the flows run from the repository's own deployable entry points
 (``flows/verify_identity.py``, ``flows/retention.py``) as deployments whose credentials
 parameter is a reference to a saved block, exactly as ``flows/prefect.yaml`` deploys them.
-A worker's part is played by ``prefect flow-run execute <id>`` in a child process group
-(the emulator stays up in this process). The test SIGKILLs the group, reports the run
-``Crashed`` as the worker would, runs ``prefect flow-run retry <id>`` (Prefect's own retry,
-which reschedules the same flow run) and executes it again. The flow run id, and with it
-every derived idempotency key, is the same in both attempts.
+A worker's part is played by ``prefect flow-run execute <id>`` in a child process (the
+emulator stays up in this process). The test SIGKILLs every process that command started,
+the flow's engine above all (``python -m prefect.engine`` runs in a session of its own,
+which a ``killpg`` of the command's group misses), proves each is dead and that no request
+reaches the emulator afterwards, reports the run ``Crashed`` as the worker would, runs
+``prefect flow-run retry <id>`` (Prefect's own retry, which reschedules the same flow run)
+and executes it again. The flow run id, and with it every derived idempotency key, is the
+same in both attempts. At the end no process of either attempt is left.
 """
 
 from __future__ import annotations
@@ -25,6 +28,10 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import StateType
 from reliability_helpers import (
     FlowRunProcess,
+    ProcessInfo,
+    assert_dead,
+    assert_quiet,
+    leftovers,
     mark_crashed_and_retry,
     read_flow_run,
     sessions,
@@ -40,6 +47,11 @@ pytestmark = pytest.mark.usefixtures("prefect_engine")
 
 KEY = "sk_test_crashRecovery0001"
 RUN_TIMEOUT = 300.0
+#: After the kill, how long nothing may reach the emulator (a surviving engine would poll,
+#: or redact hundreds of sessions a second), and the pause before that watch starts, for a
+#: request already on the wire when the kill came to be answered.
+QUIET_SECONDS = 2.0
+SETTLE_SECONDS = 0.5
 
 
 def _deploy(
@@ -103,10 +115,18 @@ def _kill_verify_and_retry(start_emulator: Any, workdir: Path) -> None:
     first = FlowRunProcess(flow_run_id, log, PSI_CRASH_MARKER=str(marker))
     try:
         wait_for(marker.exists, RUN_TIMEOUT, f"the session to be created:\n{first.output()}")
+        killed = first.kill()  # SIGKILL right after the create: every process, the engine too
     finally:
-        first.stop()  # SIGKILL right after the create (a no-op if it already ended)
+        first.stop()  # (cleanup after a failure; a no-op once killed)
     created = json.loads(marker.read_text())
     killed_at = time.monotonic() - started
+
+    # The process that ran the flow (it recorded its pid in the hook) was killed and is dead.
+    [engine] = [p for p in killed if p.pid == created["pid"]]
+    assert engine.is_engine, f"the hook ran in {engine.command!r}, not in Prefect's engine"
+    assert_dead(killed, "the killed attempt")
+    time.sleep(SETTLE_SECONDS)
+    assert_quiet(lambda: stats(emulator)["requests"], QUIET_SECONDS, "the killed attempt")
 
     # Killed: the run is left Running (nobody could report an end), one session is open.
     assert read_flow_run(flow_run_id).state_type == StateType.RUNNING
@@ -119,6 +139,7 @@ def _kill_verify_and_retry(start_emulator: Any, workdir: Path) -> None:
     second = FlowRunProcess(flow_run_id, log, PSI_CRASH_MARKER=str(marker))
     try:
         _finish_verification(emulator, flow_run_id, created["session_id"], second)
+        left = leftovers(first, second)
     finally:
         second.stop()
     total = time.monotonic() - started
@@ -127,9 +148,22 @@ def _kill_verify_and_retry(start_emulator: Any, workdir: Path) -> None:
         "crash recovery: verify_identity killed (SIGKILL) right after the create",
         {
             "killed after": f"{killed_at:.1f} s",
+            "processes killed": ", ".join(_name(p) for p in killed),
+            f"requests in the {QUIET_SECONDS:.0f} s after the kill": 0,
+            "processes left at the end": len(left),
             "wall time (kill + retry)": f"{total:.1f} s",
         },
     )
+    assert left == [], f"processes left behind: {left}"
+
+
+def _name(process: ProcessInfo) -> str:
+    """What a killed process was, for the summary."""
+    if process.is_engine:
+        return f"engine (pid {process.pid})"
+    if "flow-run execute" in process.command:
+        return "prefect flow-run execute"
+    return process.command.split(" -m ", 1)[-1].split()[0]
 
 
 def _finish_verification(
@@ -234,10 +268,20 @@ def test_a_sweep_killed_half_way_finishes_on_retry_and_touches_no_fresh_session(
             "half the sessions to be redacted",
             every=0.02,
         )
+        killed = first.kill()  # SIGKILL half way: every process, the engine too
     finally:
-        first.stop()  # SIGKILL half way
-    at_kill = redacted()
-    requests_first = stats(emulator)["requests"]
+        first.stop()
+    engines = [p for p in killed if p.is_engine]
+    assert engines, f"the engine was not among the killed processes: {killed}"
+    assert_dead(killed, "the killed sweep")
+    time.sleep(SETTLE_SECONDS)
+    quiet = assert_quiet(
+        lambda: {"requests": stats(emulator)["requests"], "redacted": redacted()},
+        QUIET_SECONDS,
+        "the killed sweep",
+    )
+    at_kill = quiet["redacted"]
+    requests_first = quiet["requests"]
     assert 0 < at_kill < len(expired_ids), f"not killed half way ({at_kill}):\n{first.output()}"
     assert read_flow_run(flow_run_id).state_type == StateType.RUNNING
 
@@ -245,6 +289,7 @@ def test_a_sweep_killed_half_way_finishes_on_retry_and_touches_no_fresh_session(
     second = FlowRunProcess(flow_run_id, log)
     try:
         assert second.wait(RUN_TIMEOUT) == 0, second.output()
+        left = leftovers(first, second)
     finally:
         second.stop()
     total = time.monotonic() - started
@@ -261,15 +306,19 @@ def test_a_sweep_killed_half_way_finishes_on_retry_and_touches_no_fresh_session(
         f"(+{len(fresh_ids)} fresh) killed (SIGKILL) half way",
         {
             "flow run": f"{flow_run.state_type.value}, run_count {flow_run.run_count}",
+            "processes killed": ", ".join(_name(p) for p in killed),
             "redacted when killed": at_kill,
+            f"requests in the {QUIET_SECONDS:.0f} s after the kill": 0,
             "expired sessions not redacted at the end": len(not_done),
             "fresh sessions touched": len(touched),
             "requests, first attempt": requests_first,
             "requests, retried attempt": figures["requests"] - requests_first,
             "redactions replayed by key": figures["idempotent_replays"],
+            "processes left at the end": len(left),
             "wall time (kill + retry)": f"{total:.1f} s",
         },
     )
+    assert left == [], f"processes left behind: {left}"
     assert flow_run.state_type == StateType.COMPLETED, second.output()
     assert flow_run.run_count == 2
     assert not_done == []
