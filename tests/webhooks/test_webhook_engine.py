@@ -20,6 +20,15 @@ from prefect import flow
 from prefect.client.orchestration import get_client
 from prefect.flow_runs import pause_flow_run
 from prefect.runtime import flow_run as current_flow_run
+from prefect.states import (
+    Cancelling,
+    Paused,
+    Pending,
+    Running,
+    Scheduled,
+    State,
+    Suspended,
+)
 from webhook_helpers import SECRET, ReceiverServer
 
 from prefect_stripe_identity import StripeIdentityClient
@@ -120,6 +129,11 @@ def test_paused_flow_is_resumed_by_the_webhook_and_completes_verified(
     assert state is not None and state.is_completed()
 
 
+@flow(name="webhook-test-waiter")
+def waiter(wait: str = "poll") -> None:
+    """Never run: flow runs of it are created in chosen states."""
+
+
 async def test_prefect_forwarder_resume_outcomes(prefect_engine: None) -> None:
     forwarder = PrefectForwarder()
     update = {"session_id": "vs_1", "status": "verified"}
@@ -134,7 +148,24 @@ async def test_prefect_forwarder_resume_outcomes(prefect_engine: None) -> None:
     assert await forwarder.resume(state.state_details.flow_run_id, update) == (
         ResumeOutcome.FINISHED
     )
-    async with get_client() as client:
-        run = await client.create_flow_run(finished, name="not-started")
-    # Scheduled, not paused, not finished: Stripe must deliver again later.
-    assert await forwarder.resume(run.id, update) == ResumeOutcome.BUSY
+
+    async def outcome(*states: State, wait: str | None = None) -> ResumeOutcome:
+        """Resume a run of ``waiter`` that went through ``states`` (the last is current)."""
+        parameters = {} if wait is None else {"wait": wait}
+        async with get_client() as client:
+            run = await client.create_flow_run(waiter, parameters=parameters, state=states[0])
+            for later in states[1:]:
+                await client.set_flow_run_state(run.id, later, force=True)
+        return await forwarder.resume(run.id, update)
+
+    # Not waiting for webhooks, now or later: acknowledged (2xx), never 503 for days.
+    assert await outcome(Running(), wait="poll") == ResumeOutcome.NOT_WAITING
+    assert await outcome(Scheduled()) == ResumeOutcome.NOT_WAITING
+    assert await outcome(Scheduled(), Pending()) == ResumeOutcome.NOT_WAITING
+    assert await outcome(Running(), Cancelling()) == ResumeOutcome.FINISHED
+    # Waits for webhooks but is not paused right now: Stripe must deliver again later.
+    assert await outcome(Running(), wait="webhook") == ResumeOutcome.BUSY
+    assert await outcome(Running(), Paused(), Running()) == ResumeOutcome.BUSY
+    assert await outcome(Running(), Suspended(), Scheduled(), wait="poll") == ResumeOutcome.BUSY
+    # Suspended (a paused state) is resumed like a paused one.
+    assert await outcome(Running(), Suspended()) != ResumeOutcome.BUSY
