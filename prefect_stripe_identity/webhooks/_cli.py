@@ -149,7 +149,7 @@ def _connect_to_prefect() -> None:
 
     async def check() -> tuple[str, Exception | None]:
         async with get_client() as client:
-            return str(client.api_url), await client.api_healthcheck()
+            return str(client.api_url).rstrip("/"), await client.api_healthcheck()
 
     where = _shown_url(configured) if configured else "the temporary Prefect server"
     try:
