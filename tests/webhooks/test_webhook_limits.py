@@ -75,7 +75,9 @@ class Call:
             "client": ("127.0.0.1", 50000),
             "server": ("receiver", 80),
         }
-        await app(scope, self.receive, self.send)
+        # Bounded: a receiver that waits for the body of a refused delivery (as it once did)
+        # fails the test instead of hanging it.
+        await asyncio.wait_for(app(scope, self.receive, self.send), 10)
         return self
 
 
