@@ -167,5 +167,7 @@ async def test_prefect_forwarder_resume_outcomes(prefect_engine: None) -> None:
     assert await outcome(Running(), wait="webhook") == ResumeOutcome.BUSY
     assert await outcome(Running(), Paused(), Running()) == ResumeOutcome.BUSY
     assert await outcome(Running(), Suspended(), Scheduled(), wait="poll") == ResumeOutcome.BUSY
-    # Suspended (a paused state) is resumed like a paused one.
-    assert await outcome(Running(), Suspended()) != ResumeOutcome.BUSY
+    # Paused or suspended: Prefect is asked to resume it, and says how that went. A run
+    # suspended outside a deployment can never be rescheduled: refused (acknowledged).
+    assert await outcome(Running(), Paused()) == ResumeOutcome.RESUMED
+    assert await outcome(Running(), Suspended()) == ResumeOutcome.REJECTED
