@@ -18,7 +18,9 @@ From the shell: ``prefect-stripe-identity webhooks serve --port 8484`` (secret i
 """
 
 from prefect_stripe_identity.webhooks._app import (
+    DEFAULT_BODY_TIMEOUT,
     DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_BUFFERED_BYTES,
     WEBHOOK_PATH,
     create_webhook_app,
 )
@@ -41,7 +43,9 @@ from prefect_stripe_identity.webhooks._signature import (
 )
 
 __all__ = [
+    "DEFAULT_BODY_TIMEOUT",
     "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_MAX_BUFFERED_BYTES",
     "DEFAULT_TOLERANCE",
     "TERMINAL_STATUSES",
     "WEBHOOK_PATH",

@@ -12,6 +12,7 @@ import os
 import socket
 import sys
 from collections.abc import Sequence
+from urllib.parse import urlsplit, urlunsplit
 
 import uvicorn
 
@@ -21,6 +22,7 @@ from prefect_stripe_identity._secrets import mask_secrets
 from prefect_stripe_identity.webhooks._app import WEBHOOK_PATH, create_webhook_app
 from prefect_stripe_identity.webhooks._processor import WebhookProcessor
 from prefect_stripe_identity.webhooks._replay import parse_since, replay_events
+from prefect_stripe_identity.webhooks._signature import check_webhook_secrets
 
 __all__ = ["add_webhooks_parser", "run_webhooks_command"]
 
@@ -28,6 +30,14 @@ SECRET_ENV = "STRIPE_WEBHOOK_SECRET"  # noqa: S105 (the variable's name, not a s
 API_KEY_ENV = "STRIPE_API_KEY"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8484
+#: Connections (and requests) uvicorn serves at once; beyond it it answers 503 itself.
+#: Each costs a file descriptor and a few KiB; bodies have their own budget in the app.
+DEFAULT_LIMIT_CONCURRENCY = 1000
+# Seconds an idle keep-alive connection is kept (uvicorn's default, stated on purpose).
+_KEEP_ALIVE_SECONDS = 5
+# Request line and headers together, buffered per connection before the request starts:
+# Stripe's are well under 2 KiB.
+_MAX_HEADER_BYTES = 16 * 1024
 
 #: Exit codes: 0 done; 1 a replay left events Prefect could not take (run it again);
 #: 2 bad usage or configuration, or the Stripe API could not be read.
@@ -64,6 +74,13 @@ def add_webhooks_parser(
         help=f"endpoint signing secret; repeat it while rotating (default: ${SECRET_ENV}, "
         "comma-separated; prefer the variable: arguments are visible to other users)",
     )
+    serve.add_argument(
+        "--limit-concurrency",
+        type=int,
+        default=DEFAULT_LIMIT_CONCURRENCY,
+        metavar="N",
+        help="connections served at once; more are answered 503 (default %(default)s)",
+    )
 
     replay = commands.add_parser(
         "replay",
@@ -92,14 +109,57 @@ def _secrets(given: Sequence[str] | None) -> list[str]:
     if given:
         values = list(given)
     else:
-        values = [s.strip() for s in os.environ.get(SECRET_ENV, "").split(",") if s.strip()]
+        values = [s for s in os.environ.get(SECRET_ENV, "").split(",") if s.strip()]
     if not values:
         raise _UsageError(f"no webhook signing secret: pass --secret or set {SECRET_ENV}")
-    for value in values:
-        if not value.startswith("whsec_") or len(value) <= len("whsec_"):
-            # Never echo the value: it may be a real secret pasted in the wrong place.
-            raise _UsageError("a webhook signing secret must start with whsec_")
-    return values
+    try:
+        # The same check as create_webhook_app's: trimmed, and refused unless it can be
+        # Stripe's (the message never echoes the value).
+        return check_webhook_secrets(values)
+    except ValueError as exc:
+        raise _UsageError(str(exc)) from None
+
+
+def _shown_url(url: str) -> str:
+    # A Prefect API URL may carry credentials (https://user:pass@host/api): never print them.
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _connect_to_prefect() -> None:
+    """Reach the Prefect API (starting the temporary server if no ``PREFECT_API_URL`` is
+    set) before listening, so the first delivery does not pay for it, and a receiver that
+    can never forward anything fails at once instead of answering 503 forever."""
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL
+
+    configured = PREFECT_API_URL.value()
+    if configured:
+        print(f"Connecting to the Prefect API at {_shown_url(configured)}…", file=sys.stderr)
+    else:
+        print(
+            "No PREFECT_API_URL set: starting a temporary Prefect server "
+            "(its first start prepares a database and can take a minute)…",
+            file=sys.stderr,
+        )
+
+    async def check() -> tuple[str, Exception | None]:
+        async with get_client() as client:
+            return str(client.api_url).rstrip("/"), await client.api_healthcheck()
+
+    where = _shown_url(configured) if configured else "the temporary Prefect server"
+    try:
+        api_url, error = asyncio.run(check())
+    except Exception as exc:  # the temporary server did not start, a malformed URL, ...
+        raise _UsageError(f"cannot reach the Prefect API at {where}: {exc}") from None
+    if error is not None:
+        reason = str(error) or type(error).__name__
+        raise _UsageError(f"cannot reach the Prefect API at {_shown_url(api_url)}: {reason}")
+    print(f"Prefect API at {_shown_url(api_url)} is reachable", file=sys.stderr)
 
 
 def _check_port(host: str, port: int) -> None:
@@ -117,12 +177,27 @@ def _check_port(host: str, port: int) -> None:
 
 def _serve(args: argparse.Namespace) -> int:
     secrets = _secrets(args.secret)
+    if args.limit_concurrency < 1:
+        raise _UsageError("--limit-concurrency must be at least 1")
     _check_port(args.host, args.port)
     app = create_webhook_app(secrets)
+    _connect_to_prefect()
     shown_host = f"[{args.host}]" if ":" in args.host else args.host
     count = f"{len(secrets)} signing secret" + ("s" if len(secrets) > 1 else "")
     print(f"Receiving Stripe webhooks on http://{shown_host}:{args.port}{WEBHOOK_PATH} ({count})")
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    sys.stdout.flush()
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level="info",
+        # h11, whatever else is installed: the limits below and the measurements in
+        # RELIABILITY.md are those of this implementation.
+        http="h11",
+        limit_concurrency=args.limit_concurrency,
+        timeout_keep_alive=_KEEP_ALIVE_SECONDS,
+        h11_max_incomplete_event_size=_MAX_HEADER_BYTES,
+    )
     return EXIT_OK
 
 

@@ -30,9 +30,12 @@ class ResumeOutcome(str, enum.Enum):
 
     #: The flow run was paused and now runs again with the update as its input.
     RESUMED = "resumed"
-    #: The flow run is not paused but not finished either (starting, or running between
-    #: two pauses): the update must be delivered again later.
+    #: The flow run waits for webhooks but is not paused right now (running between two
+    #: pauses, or about to pause): the update must be delivered again later.
     BUSY = "busy"
+    #: The flow run is scheduled, pending or running but does not wait for webhooks (a
+    #: ``wait="poll"`` run, say): nobody will take the update, now or later.
+    NOT_WAITING = "not_waiting"
     #: The flow run is finished (completed, failed, cancelled, crashed, or its pause timed
     #: out): nobody waits for the update any more.
     FINISHED = "finished"
@@ -100,6 +103,10 @@ class PrefectForwarder:
     async def resume(self, flow_run_id: UUID, run_input: dict[str, Any]) -> ResumeOutcome:
         """Resume the flow run if it is paused; say why not otherwise.
 
+        States: paused or suspended → resumed; final or cancelling → `FINISHED`; none →
+        `NOT_FOUND`; scheduled, pending or running → `BUSY` if it waits for webhooks
+        (it will pause again), else `NOT_WAITING`. Errors reaching Prefect propagate.
+
         This does what `prefect.flow_runs.aresume_flow_run` does, through the same client
         calls, but also reads the server's ``ABORT`` answer (the run stopped being paused
         between our read and our resume), which ``aresume_flow_run`` takes as a success:
@@ -111,10 +118,20 @@ class PrefectForwarder:
             except ObjectNotFound:
                 return ResumeOutcome.NOT_FOUND
             state = flow_run.state
-            if state is not None and state.is_final():
+            if state is not None and (state.is_final() or state.type == StateType.CANCELLING):
                 return ResumeOutcome.FINISHED
             if state is None or not state.is_paused():
-                return ResumeOutcome.BUSY
+                # Scheduled, pending or running. Only a run that waits for webhooks will
+                # pause for this update: one that says so (``verify_identity``'s ``wait``)
+                # or one that paused before (between two pauses, or rescheduled after a
+                # suspension or for a retry). Any other run (``wait="poll"`` writes its id
+                # too) never takes it: asking Stripe to redeliver would only repeat for days.
+                if flow_run.parameters.get("wait") == "webhook":
+                    return ResumeOutcome.BUSY
+                history = await client.read_flow_run_states(flow_run_id)
+                if any(s.type == StateType.PAUSED for s in history):
+                    return ResumeOutcome.BUSY
+                return ResumeOutcome.NOT_WAITING
             result = await client.resume_flow_run(flow_run_id, run_input=run_input)
         if result.status == SetStateStatus.ACCEPT:
             return ResumeOutcome.RESUMED

@@ -11,14 +11,18 @@ For an ``identity.verification_session.*`` event, in this order:
 5. only then is the event id marked as seen.
 
 If Prefect cannot take the event (an exception from the forwarder, or a flow run that
-runs between two pauses), the answer is 503 and nothing is marked, so Stripe delivers it
-again: nothing is lost.
+waits for webhooks but runs between two pauses), the answer is 503 and nothing is marked,
+so Stripe delivers it again: nothing is lost. A flow run that does not wait for webhooks
+(finished, not found, or a ``wait="poll"`` run) is not resumed, and the event is
+acknowledged all the same. An event whose ``created`` is out of range is refused (400)
+before anything is recorded.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime
+import time
 import weakref
 from dataclasses import dataclass
 from uuid import UUID
@@ -53,6 +57,12 @@ TERMINAL_STATUSES = frozenset({"verified", "canceled", "redacted"})
 # ``created`` tells a waiting flow nothing it does not know (it created the session, and the
 # session is ``requires_input``); resuming on it would only wake the flow for nothing.
 _NO_RESUME_STATUSES = frozenset({"created"})
+# ``created`` orders a session's events, so it is checked before anything is recorded: an
+# absurd one would be remembered as the session's newest and make every later genuine
+# event look out of order. Stripe began in 2011; a genuine event is never from the future
+# beyond clock skew (an hour is far more than any; the signature allows 300 s).
+_MIN_CREATED = 1_262_304_000  # 2010-01-01T00:00:00Z
+_MAX_CREATED_AHEAD = 3600
 
 
 @dataclass(frozen=True)
@@ -140,6 +150,10 @@ class WebhookProcessor:
         """Handle one event (already verified, or read from the API) and say how it went."""
         if not event.type.startswith(IDENTITY_EVENT_PREFIX):
             return ProcessResult(200, "ignored", "not an Identity verification session event")
+        if not _MIN_CREATED <= event.created <= time.time() + _MAX_CREATED_AHEAD:
+            # Retrying cannot heal it: a 4xx, and nothing recorded.
+            logger.warning("Event %s (%s): created is out of range", event.id, event.type)
+            return ProcessResult(400, "invalid", "created is not a plausible unix time")
         if self.dedupe.seen(event.id):
             logger.info("Event %s (%s) was already handled", event.id, event.type)
             return ProcessResult(200, "duplicate")
@@ -168,6 +182,7 @@ class WebhookProcessor:
         status = _status_of(event.type)
         terminal = status in TERMINAL_STATUSES
         flow_run_id = _flow_run_id(session, event.id)
+        occurred = datetime.datetime.fromtimestamp(event.created, tz=datetime.timezone.utc)
         previous = self._sessions.get(session.id)
         backwards = previous is not None and (
             event.created < previous.created or (previous.terminal and not terminal)
@@ -198,6 +213,12 @@ class WebhookProcessor:
                     return ProcessResult(503, "retry_later", "flow run is busy", resume)
                 if resume == ResumeOutcome.RESUMED:
                     self._resumed.put(event.id, True)
+                elif resume == ResumeOutcome.NOT_WAITING:
+                    logger.info(
+                        "Event %s: flow run %s is not waiting for webhooks; recorded, not resumed",
+                        event.id,
+                        flow_run_id,
+                    )
                 else:
                     logger.info(
                         "Event %s: flow run %s not resumed (%s)",
@@ -214,7 +235,7 @@ class WebhookProcessor:
                 status=status,
                 flow_run_id=flow_run_id,
                 stripe_event_id=event.id,
-                occurred=datetime.datetime.fromtimestamp(event.created, tz=datetime.timezone.utc),
+                occurred=occurred,
             )
         except Exception as exc:
             # Only the exception's type: its message may quote a request or a response.
@@ -236,4 +257,9 @@ class WebhookProcessor:
             )
             return ProcessResult(200, "out_of_order", "older than the session's state", resume)
         logger.info("Event %s (%s) for session %s forwarded", event.id, event.type, session.id)
-        return ProcessResult(200, "forwarded", "", resume)
+        detail = (
+            "not resumed: the flow run is not waiting"
+            if resume == ResumeOutcome.NOT_WAITING
+            else ""
+        )
+        return ProcessResult(200, "forwarded", detail, resume)

@@ -29,6 +29,8 @@ __all__ = [
     "StripeEvent",
     "StripeEventData",
     "StripeEventRequest",
+    "check_signature_header",
+    "check_webhook_secrets",
     "construct_event",
     "parse_event",
     "verify_stripe_signature",
@@ -44,6 +46,15 @@ _MAX_HEADER_LENGTH = 4096
 _TIMESTAMP = re.compile(r"[0-9]{1,15}", re.ASCII)
 # An HMAC-SHA256 hex digest; anything else can never match and is skipped before comparing.
 _HEX_DIGEST = re.compile(r"[0-9a-fA-F]{64}", re.ASCII)
+#: Every endpoint signing secret starts with this (Stripe's docs: "the secret starts with a
+#: whsec_ prefix", from the Dashboard and from ``stripe listen`` alike).
+WEBHOOK_SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix, not a secret)
+# What follows the prefix. Stripe documents no length or alphabet; what it issues is a
+# random token of 32 (Dashboard) or 64 (``stripe listen``) letters and digits. Assumed
+# here: at least 8 characters of base64/base64url/word characters and nothing else, so a
+# truncated paste, a placeholder (``whsec_x``) or a stray space or quote is refused at
+# start instead of making the receiver refuse every genuine delivery.
+_SECRET_PART = re.compile(r"[A-Za-z0-9_+/=-]{8,}", re.ASCII)
 
 
 class SignatureVerificationError(StripeIdentityError):
@@ -105,6 +116,42 @@ class StripeEvent(BaseModel):
         return self.data.object
 
 
+def check_webhook_secrets(secrets: str | Sequence[str]) -> list[str]:
+    """Trim endpoint signing secrets and check each can be one Stripe issues.
+
+    The one place the receiver's secrets are checked: by `create_webhook_app` and by
+    ``webhooks serve`` (``--secret`` or ``STRIPE_WEBHOOK_SECRET``), before anything listens.
+
+    Returns:
+        The secrets, stripped of surrounding whitespace.
+
+    Raises:
+        ValueError: None given, or one that is not ``whsec_`` followed by at least 8
+            letters or digits; the message says which one (by position), never its value.
+    """
+    listed = [secrets] if isinstance(secrets, str) else list(secrets)
+    if not listed:
+        raise ValueError("at least one webhook signing secret (whsec_…) is required")
+    checked: list[str] = []
+    for position, raw in enumerate(listed, start=1):
+        which = f"webhook signing secret {position} of {len(listed)}"
+        value = raw.strip() if isinstance(raw, str) else ""
+        if not value.startswith(WEBHOOK_SECRET_PREFIX):
+            # Never echo the value: it may be an API key pasted in the wrong place.
+            raise ValueError(
+                f"{which} must start with {WEBHOOK_SECRET_PREFIX} (copy it from the "
+                "endpoint's page in the Stripe Dashboard, or from `stripe listen`)"
+            )
+        if not _SECRET_PART.fullmatch(value[len(WEBHOOK_SECRET_PREFIX) :]):
+            raise ValueError(
+                f"{which} cannot be one Stripe issues: it must start with "
+                f"{WEBHOOK_SECRET_PREFIX} followed by at least 8 letters or digits, with no "
+                "spaces or quotes (Stripe's are 32 or more)"
+            )
+        checked.append(value)
+    return checked
+
+
 def _as_list(secrets: str | Sequence[str]) -> list[str]:
     listed = [secrets] if isinstance(secrets, str) else list(secrets)
     if not listed or not all(isinstance(s, str) and s for s in listed):
@@ -132,6 +179,37 @@ def _parse_header(header: str) -> tuple[int, list[str]]:
     if not signatures:
         raise SignatureVerificationError("no v1 signature")
     return timestamp, signatures
+
+
+def check_signature_header(
+    header: str | None,
+    tolerance: int = DEFAULT_TOLERANCE,
+    now: float | None = None,
+) -> None:
+    """The checks of ``Stripe-Signature`` that need no body: run them before reading one.
+
+    The header must be present, well formed (``t=<unix>`` and at least one ``v1=`` of 64
+    hex digits) and its timestamp within ``tolerance`` of ``now``. A delivery failing
+    this can never verify, so the receiver refuses it without buffering its body. (That
+    answer tells a sender our clock, as the ``Date`` header of every answer already does.)
+
+    Raises:
+        SignatureVerificationError: What is wrong, as a fixed phrase.
+    """
+    if tolerance < 0:
+        raise ValueError("tolerance must not be negative")
+    current = time.time() if now is None else now
+    if not header:
+        raise SignatureVerificationError("missing header")
+    if len(header) > _MAX_HEADER_LENGTH:
+        raise SignatureVerificationError("malformed header")
+    timestamp, signatures = _parse_header(header)
+    if not any(_HEX_DIGEST.fullmatch(s) for s in signatures):
+        raise SignatureVerificationError("no v1 signature")
+    if timestamp < current - tolerance:
+        raise SignatureVerificationError("timestamp too old")
+    if timestamp > current + tolerance:
+        raise SignatureVerificationError("timestamp in the future")
 
 
 def verify_stripe_signature(

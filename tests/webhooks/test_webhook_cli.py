@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import socket
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from webhook_helpers import FLOW_RUN, SECRET, FakeForwarder
+from webhook_helpers import FLOW_RUN, SECRET, FakeForwarder, dumps, make_event, sdk_header
 
 import prefect_stripe_identity.webhooks._cli as cli
 import prefect_stripe_identity.webhooks._replay as replay_module
@@ -33,6 +34,13 @@ from prefect_stripe_identity.webhooks import (
 API_KEY = "sk_test_webhooks_replay_0001"
 LIVE_KEY = "sk_live_" + "THISKEYMUSTNEVERSHOW1234"  # fake, built so scanners pass it by
 NOW = 1_760_000_000
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -104,11 +112,19 @@ def test_serve_on_a_busy_port_is_one_line(capsys: pytest.CaptureFixture[str]) ->
     assert err.count("\n") == 1 and "Traceback" not in err and SECRET not in out + err
 
 
-def test_serve_runs_uvicorn_with_the_receiver(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+@pytest.mark.prefect_engine
+def test_serve_connects_to_prefect_then_runs_uvicorn_with_bounds(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, prefect_engine: None
 ) -> None:
+    order: list[str] = []
     calls: list[dict[str, Any]] = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append({"app": app, **kw}))
+    connect = cli._connect_to_prefect
+    monkeypatch.setattr(cli, "_connect_to_prefect", lambda: (order.append("prefect"), connect()))
+    monkeypatch.setattr(
+        uvicorn,
+        "run",
+        lambda app, **kw: (order.append("uvicorn"), calls.append({"app": app, **kw})),
+    )
     monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", f"{SECRET}, whsec_second_one")
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -117,9 +133,70 @@ def test_serve_runs_uvicorn_with_the_receiver(
     assert code == 0, err
     url = f"http://127.0.0.1:{port}/webhooks/stripe"
     assert out == f"Receiving Stripe webhooks on {url} (2 signing secrets)\n"
+    # Prefect is reached (the harness's API) before anything listens, and says so.
+    assert order == ["prefect", "uvicorn"]
+    assert "Connecting to the Prefect API at http://127.0.0.1:" in err
+    assert "/api is reachable" in err and SECRET not in err
     [call] = calls
     assert call["host"] == "127.0.0.1" and call["port"] == port
     assert {r.path for r in call["app"].routes} == {"/webhooks/stripe", "/health"}
+    assert call["http"] == "h11" and call["limit_concurrency"] == cli.DEFAULT_LIMIT_CONCURRENCY
+    assert call["timeout_keep_alive"] > 0 and call["h11_max_incomplete_event_size"] <= 64 * 1024
+
+
+@pytest.mark.parametrize("userinfo", ["", "someone:hunter2pass@"])
+def test_serve_fails_clearly_when_prefect_cannot_be_reached(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, userinfo: str
+) -> None:
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    calls: list[Any] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append(app))
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        dead_port = closed.getsockname()[1]
+    api_url = f"http://{userinfo}127.0.0.1:{dead_port}/api"
+    with temporary_settings({PREFECT_API_URL: api_url}):
+        code, out, err = run(
+            capsys, "webhooks", "serve", "--secret", SECRET, "--port", str(free_port())
+        )
+    assert code == 2 and calls == []  # never listened
+    [last] = err.splitlines()[-1:]
+    assert last.startswith("error: cannot reach the Prefect API at http://")
+    assert f"127.0.0.1:{dead_port}/api" in last and "hunter2pass" not in err
+    assert "Traceback" not in err and out == ""
+
+
+def test_serve_trims_the_secret_and_refuses_one_that_cannot_be_stripes(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    apps: list[Any] = []
+    monkeypatch.setattr(cli, "_connect_to_prefect", lambda: None)
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: apps.append(app))
+    code, _, err = run(
+        capsys, "webhooks", "serve", "--secret", f" {SECRET} ", "--port", str(free_port())
+    )
+    assert code == 0, err
+    # The trimmed secret is the one that verifies: a signed delivery is taken.
+    payload = dumps(make_event(event_type="payment_intent.succeeded", obj={"id": "pi_1"}))
+
+    async def deliver() -> httpx.Response:
+        transport = httpx.ASGITransport(app=apps[0])
+        async with httpx.AsyncClient(transport=transport, base_url="http://r") as client:
+            return await client.post(
+                "/webhooks/stripe",
+                content=payload,
+                headers={"Stripe-Signature": sdk_header(payload)},
+            )
+
+    assert asyncio.run(deliver()).status_code == 200
+    short = "whsec_" + "x"  # built at runtime: no secret-looking literal in the repository
+    code, _, err = run(capsys, "webhooks", "serve", "--secret", short, "--port", str(free_port()))
+    assert code == 2 and err.count("\n") == 1 and len(apps) == 1
+    assert err.startswith("error: webhook signing secret 1 of 1 cannot be one Stripe issues")
+    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", f"{SECRET},{short}")
+    code, _, err = run(capsys, "webhooks", "serve", "--port", str(free_port()))
+    assert code == 2 and "secret 2 of 2" in err and SECRET not in err
 
 
 @pytest.mark.parametrize(

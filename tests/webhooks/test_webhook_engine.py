@@ -13,6 +13,8 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -20,9 +22,18 @@ from prefect import flow
 from prefect.client.orchestration import get_client
 from prefect.flow_runs import pause_flow_run
 from prefect.runtime import flow_run as current_flow_run
+from prefect.states import (
+    Cancelling,
+    Paused,
+    Pending,
+    Running,
+    Scheduled,
+    State,
+    Suspended,
+)
 from webhook_helpers import SECRET, ReceiverServer
 
-from prefect_stripe_identity import StripeIdentityClient
+from prefect_stripe_identity import StripeIdentityClient, StripeIdentityCredentials, verify_identity
 from prefect_stripe_identity.emulator import EmulatorConfig, EmulatorServer
 from prefect_stripe_identity.flows import FLOW_RUN_METADATA_KEY, VerificationSessionUpdate
 from prefect_stripe_identity.webhooks import (
@@ -30,6 +41,7 @@ from prefect_stripe_identity.webhooks import (
     WEBHOOK_PATH,
     PrefectForwarder,
     ResumeOutcome,
+    create_webhook_app,
 )
 
 pytestmark = pytest.mark.prefect_engine
@@ -120,6 +132,11 @@ def test_paused_flow_is_resumed_by_the_webhook_and_completes_verified(
     assert state is not None and state.is_completed()
 
 
+@flow(name="webhook-test-waiter")
+def waiter(wait: str = "poll") -> None:
+    """Never run: flow runs of it are created in chosen states."""
+
+
 async def test_prefect_forwarder_resume_outcomes(prefect_engine: None) -> None:
     forwarder = PrefectForwarder()
     update = {"session_id": "vs_1", "status": "verified"}
@@ -134,7 +151,101 @@ async def test_prefect_forwarder_resume_outcomes(prefect_engine: None) -> None:
     assert await forwarder.resume(state.state_details.flow_run_id, update) == (
         ResumeOutcome.FINISHED
     )
-    async with get_client() as client:
-        run = await client.create_flow_run(finished, name="not-started")
-    # Scheduled, not paused, not finished: Stripe must deliver again later.
-    assert await forwarder.resume(run.id, update) == ResumeOutcome.BUSY
+
+    async def outcome(*states: State, wait: str | None = None) -> ResumeOutcome:
+        """Resume a run of ``waiter`` that went through ``states`` (the last is current)."""
+        parameters = {} if wait is None else {"wait": wait}
+        async with get_client() as client:
+            run = await client.create_flow_run(waiter, parameters=parameters, state=states[0])
+            for later in states[1:]:
+                await client.set_flow_run_state(run.id, later, force=True)
+        return await forwarder.resume(run.id, update)
+
+    # Not waiting for webhooks, now or later: acknowledged (2xx), never 503 for days.
+    assert await outcome(Running(), wait="poll") == ResumeOutcome.NOT_WAITING
+    assert await outcome(Scheduled()) == ResumeOutcome.NOT_WAITING
+    assert await outcome(Scheduled(), Pending()) == ResumeOutcome.NOT_WAITING
+    assert await outcome(Running(), Cancelling()) == ResumeOutcome.FINISHED
+    # Waits for webhooks but is not paused right now: Stripe must deliver again later.
+    assert await outcome(Running(), wait="webhook") == ResumeOutcome.BUSY
+    assert await outcome(Running(), Paused(), Running()) == ResumeOutcome.BUSY
+    assert await outcome(Running(), Suspended(), Scheduled(), wait="poll") == ResumeOutcome.BUSY
+    # Paused or suspended: Prefect is asked to resume it, and says how that went. A run
+    # suspended outside a deployment can never be rescheduled: refused (acknowledged).
+    assert await outcome(Running(), Paused()) == ResumeOutcome.RESUMED
+    assert await outcome(Running(), Suspended()) == ResumeOutcome.REJECTED
+
+
+class RecordingPrefectForwarder(PrefectForwarder):
+    """The real forwarder, remembering what became of each resume."""
+
+    def __init__(self) -> None:
+        self.outcomes: list[tuple[str, ResumeOutcome]] = []
+
+    async def resume(self, flow_run_id: uuid.UUID, run_input: dict[str, Any]) -> ResumeOutcome:
+        outcome = await super().resume(flow_run_id, run_input)
+        self.outcomes.append((run_input["status"], outcome))
+        return outcome
+
+
+def test_events_for_a_polling_verify_identity_run_are_acknowledged(prefect_engine: None) -> None:
+    """A wait="poll" run names itself in the session's metadata too; the receiver finds it
+    running, not paused: acknowledged and recorded, never "deliver again" for days."""
+    forwarder = RecordingPrefectForwarder()
+    app = create_webhook_app(SECRET, forwarder=forwarder)
+    with ReceiverServer(app) as receiver:
+        config = EmulatorConfig(
+            webhook_url=receiver.url + WEBHOOK_PATH,
+            webhook_secret=SECRET,
+            processing_seconds=1,
+            webhook_backoff_seconds=0.3,
+            webhook_max_backoff_seconds=1,
+        )
+        with EmulatorServer(config) as emulator:
+            credentials = StripeIdentityCredentials(api_key=API_KEY, api_base=emulator.url)
+            results: list[Any] = []
+            context = contextvars.copy_context()
+
+            def run() -> None:
+                results.append(
+                    verify_identity(
+                        credentials,
+                        wait="poll",
+                        poll_interval_seconds=0.5,
+                        max_poll_interval_seconds=1,
+                        timeout=timedelta(seconds=60),
+                        redaction_deployment=None,
+                    )
+                )
+
+            runner = threading.Thread(target=context.run, args=(run,), daemon=True)
+            runner.start()
+            with StripeIdentityClient(api_key=API_KEY, api_base=emulator.url) as client:
+                deadline = time.monotonic() + 60
+                while True:
+                    named = [
+                        s
+                        for s in client.verification_sessions.list(limit=10).data
+                        if s.metadata.get(FLOW_RUN_METADATA_KEY)
+                    ]
+                    if named:
+                        break
+                    assert time.monotonic() < deadline, "the flow never annotated its session"
+                    time.sleep(0.1)
+            httpx.post(
+                f"{emulator.url}/_emulator/verification_sessions/{named[0].id}/submit",
+                data={"outcome": "verified"},
+            ).raise_for_status()
+            runner.join(60)
+            assert not runner.is_alive(), "the polling run did not finish"
+            deadline = time.monotonic() + 30
+            while httpx.get(f"{emulator.url}/_emulator/stats").json()["webhooks_pending"]:
+                assert time.monotonic() < deadline, "webhooks still pending"
+                time.sleep(0.1)
+    assert [str(r.status) for r in results] == ["verified"]
+    # processing and verified reached the receiver while the run polled: not resumed,
+    # acknowledged at once (a finished run, if Prefect already saw it end).
+    statuses = [status for status, _ in forwarder.outcomes]
+    assert "processing" in statuses and "verified" in statuses
+    assert ResumeOutcome.BUSY not in {outcome for _, outcome in forwarder.outcomes}
+    assert ResumeOutcome.NOT_WAITING in {outcome for _, outcome in forwarder.outcomes}

@@ -167,12 +167,15 @@ class FakeForwarder:
 class ReceiverServer:
     """The webhook receiver on a free port, served by uvicorn in a daemon thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, app: Any = None) -> None:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port: int = probe.getsockname()[1]
         config = uvicorn.Config(
-            create_webhook_app(SECRET), host="127.0.0.1", port=self.port, log_level="warning"
+            app if app is not None else create_webhook_app(SECRET),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
         )
         self._server = uvicorn.Server(config)
         # The thread sees the harness's settings (PREFECT_API_URL) through a copied context.
