@@ -3,17 +3,25 @@ load, schedules hold, and every parameter renders as a form field in the UI."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.client.schemas.schedules import CronSchedule
+from prefect.exceptions import ObjectAlreadyExists
 from prefect.flows import Flow
+from prefect.settings import PREFECT_API_URL
 
-from prefect_stripe_identity import StripeIdentityCredentials
+from prefect_stripe_identity import StripeIdentityClient, StripeIdentityCredentials
+from prefect_stripe_identity.emulator import EmulatorConfig, EmulatorServer
 
 ROOT = Path(__file__).resolve().parents[1]
 PREFECT_YAML = ROOT / "flows" / "prefect.yaml"
@@ -53,10 +61,11 @@ def test_every_deployment_names_a_loadable_flow_and_block_credentials() -> None:
     for deployment in deployments():
         flow = load_entrypoint(deployment["entrypoint"])
         assert flow.description
-        assert "credentials" in deployment["parameters"]
-        assert (
-            "prefect.blocks.stripe-identity-credentials" in deployment["parameters"]["credentials"]
-        )
+        # A reference to the block document, never a placeholder that `prefect deploy`
+        # would replace by the block's data, API key included (issue 11, item 6).
+        assert deployment["parameters"]["credentials"] == {
+            "$ref": {"block_document_slug": "stripe-identity-credentials/stripe-identity"}
+        }
 
 
 def test_the_verify_flow_schedules_redaction_on_the_deployment_the_yaml_defines() -> None:
@@ -96,3 +105,72 @@ async def test_deployments_apply_with_forms_and_schedules() -> None:
         assert "**********" not in str(stored.parameters)  # a block reference, no secret
         if spec.get("schedules"):
             assert [s.schedule.cron for s in stored.schedules] == ["0 3 * * *"]
+
+
+# A fake key, built at runtime so secret scanners pass it by; only its tail is searched for.
+DEPLOY_KEY = "sk_test_" + "DeployedNeverStored4821"
+
+
+def _prefect(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    """Prefect's own CLI from this venv, against the test session's server, from the
+    repository root (the pull step of flows/prefect.yaml works from there)."""
+    return subprocess.run(  # noqa: S603 (our own venv's prefect, fixed arguments)
+        [sys.executable, "-m", "prefect", *args],
+        cwd=ROOT,
+        env={**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()), "PWD": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.mark.usefixtures("prefect_engine")
+def test_prefect_deploy_of_the_yaml_stores_no_key_in_deployments_or_flow_runs() -> None:
+    """Deploy flows/prefect.yaml with Prefect's own `prefect deploy`, run each deployment,
+    and read back every deployment's and flow run's parameters: the key is nowhere, and
+    every run resolved the block reference (issue 11, item 6)."""
+    with EmulatorServer(EmulatorConfig(auto_outcome="verified", processing_seconds=0)) as stripe:
+        StripeIdentityCredentials(api_key=DEPLOY_KEY, api_base=stripe.url).save(
+            "stripe-identity", overwrite=True
+        )
+        with get_client(sync_client=True) as client, contextlib.suppress(ObjectAlreadyExists):
+            client.create_work_pool(WorkPoolCreate(name="stripe-identity", type="process"))
+        deployed = _prefect("--no-prompt", "deploy", "--all", "--prefect-file", str(PREFECT_YAML))
+        assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+        assert DEPLOY_KEY[-12:] not in deployed.stdout + deployed.stderr
+
+        stripe_client = StripeIdentityClient(api_key=DEPLOY_KEY, api_base=stripe.url)
+        redact_me = stripe_client.verification_sessions.create(type="document")
+        runs = {
+            "verify-identity/verify-identity": {
+                "client_reference_id": "deployed-1",
+                "timeout": "PT1M",
+                "poll_interval_seconds": 0.2,
+                "max_poll_interval_seconds": 0.5,
+            },
+            "redact-verification-session/redact-verification-session": {"session_id": redact_me.id},
+            "redact-expired-verification-sessions/retention-sweep": {"dry_run": True},
+        }
+        with get_client(sync_client=True) as client:
+            flow_run_ids = []
+            for name, parameters in runs.items():
+                deployment = client.read_deployment_by_name(name)
+                flow_run_ids.append(
+                    client.create_flow_run_from_deployment(deployment.id, parameters=parameters).id
+                )
+        executions = [_prefect("flow-run", "execute", str(i), timeout=240) for i in flow_run_ids]
+        for execution in executions:
+            assert DEPLOY_KEY[-12:] not in execution.stdout + execution.stderr
+
+        with get_client(sync_client=True) as client:
+            finished = [client.read_flow_run(i) for i in flow_run_ids]
+            assert [r.state.type.value if r.state else None for r in finished] == [
+                "COMPLETED"
+            ] * 3, [e.stdout[-2000:] + e.stderr[-2000:] for e in executions]
+            stored = [d.parameters for d in client.read_deployments()]
+            stored += [r.parameters for r in client.read_flow_runs()]
+        # The verify run scheduled its session's redaction: that flow run is read back too.
+        assert any("session_id" in p and p.get("session_id") != redact_me.id for p in stored)
+        assert DEPLOY_KEY[-12:] not in str(stored)
+        assert all("api_key" not in str(p.get("credentials", "")) for p in stored)
