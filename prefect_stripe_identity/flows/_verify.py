@@ -20,7 +20,7 @@ from prefect.flow_runs import pause_flow_run
 from prefect.transactions import Transaction, get_transaction, transaction
 from pydantic import BaseModel, Field, SecretStr
 
-from prefect_stripe_identity._exceptions import InvalidRequestError
+from prefect_stripe_identity._exceptions import InvalidRequestError, StripeIdentityError
 from prefect_stripe_identity._task_support import canonical_params
 from prefect_stripe_identity.credentials import StripeIdentityCredentials
 from prefect_stripe_identity.events import emit_session_event
@@ -167,6 +167,13 @@ def _business_key(client_reference_id: str | None, params: dict[str, Any]) -> st
     return f"verify_identity:{client_reference_id}:{digest}"
 
 
+#: The rollback's own client retries. More than a task call's: the run failed, often
+#: because Stripe could not be reached, and a cancel that fails too leaves a session open
+#: with nobody waiting on it. Bounded: with the client's backoff (0.5 s doubling to 5 s,
+#: jittered) 8 retries wait at most about 27 s, plus 9 request timeouts.
+ROLLBACK_NETWORK_RETRIES = 8
+
+
 def _cancel_created_session(txn: Transaction) -> None:
     """Rollback hook: a run that fails after creating a session cancels it, so no session
     stays open with nobody waiting on it."""
@@ -174,11 +181,23 @@ def _cancel_created_session(txn: Transaction) -> None:
     credentials = txn.get(_ROLLBACK_CREDENTIALS, None)
     if not session_id or not isinstance(credentials, StripeIdentityCredentials):
         return
-    # A session no longer cancelable (verified, already canceled) is not orphaned.
-    with credentials.get_client() as client, contextlib.suppress(InvalidRequestError):
-        client.verification_sessions.cancel(
-            session_id, idempotency_key=f"verify_identity:rollback:{session_id}"
+    retries = max(credentials.max_network_retries, ROLLBACK_NETWORK_RETRIES)
+    client = credentials.get_client(max_network_retries=retries)
+    try:
+        # A session no longer cancelable (verified, already canceled) is not orphaned.
+        with client, contextlib.suppress(InvalidRequestError):
+            client.verification_sessions.cancel(
+                session_id, idempotency_key=f"verify_identity:rollback:{session_id}"
+            )
+    except StripeIdentityError as exc:
+        # Say which session is left open, so an operator (or the sweep) can close it.
+        get_run_logger().error(
+            "Could not cancel %s after the run failed (%s): cancel it by hand; the "
+            "retention sweep redacts it at the latest.",
+            session_id,
+            type(exc).__name__,
         )
+        raise
 
 
 # The create task of this flow, with the rollback hook (a copy: the public task stays as is).
