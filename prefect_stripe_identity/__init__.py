@@ -20,6 +20,7 @@ from prefect_stripe_identity._pagination import AsyncPage, Page
 from prefect_stripe_identity._version import __version__
 from prefect_stripe_identity.credentials import StripeIdentityCredentials
 from prefect_stripe_identity.flows import (
+    ProvidedDetailsInput,
     VerificationOutcome,
     redact_expired_verification_sessions,
     redact_verification_session_flow,
@@ -60,6 +61,7 @@ __all__ = [
     "MaskingPickleSerializer",
     "Page",
     "PermissionDeniedError",
+    "ProvidedDetailsInput",
     "RateLimitError",
     "StripeIdentityClient",
     "StripeIdentityCredentials",

