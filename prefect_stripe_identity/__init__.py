@@ -47,9 +47,6 @@ from prefect_stripe_identity.tasks import (
     update_verification_session,
 )
 
-# Stripe secrets never reach a log record of a Prefect run (see `_logging`).
-install_secrets_filter()
-
 __all__ = [
     "APIConnectionError",
     "APIError",

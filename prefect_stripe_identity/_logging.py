@@ -3,6 +3,13 @@
 Prefect's own filter hides only Prefect's API key. This one masks Stripe API keys
 (``sk_``/``rk_``, test and live), webhook secrets and session client secrets, wherever
 they come from: our code, the user's code, or a library echoing a request.
+
+Importing the package configures no logging. The filter goes onto Prefect's loggers and
+handlers on first use instead, wherever a Stripe key enters a process through Prefect: a
+`StripeIdentityCredentials` block made or loaded (so also every task and flow of the
+package, which take one), a client built from one, the webhook receiver's app and the
+CLI. Installing is idempotent and cheap, so each of those calls `install_secrets_filter`.
+The package's own loggers (`get_logger`) carry the filter from the start.
 """
 
 from __future__ import annotations
@@ -51,7 +58,8 @@ def get_logger(name: str) -> logging.Logger:
 def install_secrets_filter() -> None:
     """Attach the filter to Prefect's run loggers and to every handler that ships records.
 
-    Safe to call many times; call it again after reconfiguring logging.
+    Safe to call many times; call it again after reconfiguring logging. The package calls
+    it on first use (see the module's docstring); nothing calls it at import.
     """
     for name in _RUN_LOGGERS:
         logger = logging.getLogger(name)

@@ -242,11 +242,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 ok, 2 usage or environment error)."""
     # Any command of ours may start Prefect's temporary server (demo, webhooks): give its
     # first start, which creates the database, the time a busy machine needs.
+    from prefect_stripe_identity._logging import install_secrets_filter
     from prefect_stripe_identity._prefect_setup import (
         TemporaryServerError,
         generous_server_startup,
     )
 
+    install_secrets_filter()  # every command logs to the console, some through Prefect
     parser = _build_parser()
     try:
         args = parser.parse_args(argv)

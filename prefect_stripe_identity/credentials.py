@@ -35,6 +35,7 @@ from prefect_stripe_identity._base_client import (
 )
 from prefect_stripe_identity._client import AsyncStripeIdentityClient, StripeIdentityClient
 from prefect_stripe_identity._exceptions import AuthenticationError
+from prefect_stripe_identity._logging import install_secrets_filter
 from prefect_stripe_identity._secrets import key_fingerprint, key_mode
 from prefect_stripe_identity.models import DEFAULT_STRIPE_VERSION
 
@@ -160,6 +161,8 @@ class StripeIdentityCredentials(CredentialsBlock):
     @field_validator("api_key")
     @classmethod
     def _valid_api_key(cls, value: SecretStr) -> SecretStr:
+        # A key enters the process: from now on, records of Prefect runs mask it.
+        install_secrets_filter()
         try:
             _check_api_key(value)
         except AuthenticationError as exc:
@@ -244,9 +247,11 @@ class StripeIdentityCredentials(CredentialsBlock):
     def get_client(self, **overrides: Any) -> StripeIdentityClient:
         """A `StripeIdentityClient` with these settings (keyword arguments override them,
         e.g. ``http_client=``). Use it as a context manager to close its connections."""
+        install_secrets_filter()  # again: logging may have been configured since
         return StripeIdentityClient(**{**self._client_settings(), **overrides})
 
     def get_async_client(self, **overrides: Any) -> AsyncStripeIdentityClient:
         """An `AsyncStripeIdentityClient` with these settings (keyword arguments override
         them). Use it as an async context manager to close its connections."""
+        install_secrets_filter()  # again: logging may have been configured since
         return AsyncStripeIdentityClient(**{**self._client_settings(), **overrides})

@@ -16,7 +16,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from prefect_stripe_identity._logging import get_logger
+from prefect_stripe_identity._logging import get_logger, install_secrets_filter
 from prefect_stripe_identity.webhooks._dedupe import DedupeStore
 from prefect_stripe_identity.webhooks._forwarder import Forwarder
 from prefect_stripe_identity.webhooks._processor import WebhookProcessor
@@ -194,6 +194,7 @@ def create_webhook_app(
         raise ValueError("pass either processor, or forwarder/dedupe, not both")
     handler = processor or WebhookProcessor(forwarder, dedupe)
     budget = _BodyBudget(max_buffered_bytes)
+    install_secrets_filter()  # the receiver holds webhook secrets and logs through Prefect
 
     def refuse(status: int, error: str) -> Response:
         return JSONResponse({"error": error}, status_code=status, headers=_CLOSE)
