@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import importlib.metadata
+import subprocess
+import sys
 from typing import Any
 
 import httpx
@@ -254,8 +256,33 @@ def test_collection_entry_point() -> None:
     entry_points = importlib.metadata.entry_points(group="prefect.collections")
     matching = [ep for ep in entry_points if ep.name == "prefect_stripe_identity"]
     assert len(matching) == 1
-    assert matching[0].value == "prefect_stripe_identity"
-    assert matching[0].load() is prefect_stripe_identity
+    # The top-level package loads its exports lazily: the entry point names the module
+    # that defines the blocks.
+    assert matching[0].value == "prefect_stripe_identity._collection"
+    loaded = matching[0].load()
+    assert loaded.StripeIdentityCredentials is prefect_stripe_identity.StripeIdentityCredentials
+    assert loaded.ProvidedDetailsInput is prefect_stripe_identity.ProvidedDetailsInput
+
+
+def test_prefect_finds_the_blocks_by_slug_in_a_process_that_never_imported_the_package() -> None:
+    # What a Prefect server registering block types, or `Block.load("slug/name")` in a
+    # worker, does: load the installed collections, then look the slug up.
+    code = """if True:
+        import sys
+        from prefect.blocks.core import Block
+        credentials = Block.get_block_class_from_key("stripe-identity-credentials")
+        details = Block.get_block_class_from_key("stripe-identity-provided-details")
+        print(credentials.__module__, credentials.__name__, details.__name__)
+    """
+    done = subprocess.run(  # noqa: S603 (this interpreter, fixed code)
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [
+        "prefect_stripe_identity.credentials",
+        "StripeIdentityCredentials",
+        "ProvidedDetailsInput",
+    ]
 
 
 def test_block_is_found_by_its_slug() -> None:

@@ -1,5 +1,7 @@
 """What importing the package does, and does not (issue 12, item 2).
 
+* ``from prefect_stripe_identity import StripeIdentityClient`` loads the client, the models
+  and the errors, and no Prefect, starlette nor uvicorn: the exports are lazy.
 * Importing any module of the package configures no logging: no filter nor handler on the
   root logger or Prefect's. The secrets filter is installed on first use, and a log record
   of a Prefect run holding a Stripe key is still masked.
@@ -18,6 +20,7 @@ from collections.abc import Iterator
 import pytest
 from prefect import flow, get_run_logger, task
 
+import prefect_stripe_identity
 from prefect_stripe_identity import StripeIdentityCredentials
 from prefect_stripe_identity._logging import _FILTER, StripeSecretsFilter
 
@@ -69,6 +72,35 @@ def _run(code: str) -> dict[str, object]:
     return result
 
 
+def test_the_client_from_the_top_level_loads_no_prefect_starlette_nor_uvicorn() -> None:
+    result = _run(f"""if True:
+        import json, sys
+        from prefect_stripe_identity import {", ".join(CLIENT_NAMES)}
+        client = StripeIdentityClient(api_key="sk_test_x1234567", api_base="http://127.0.0.1:1")
+        client.close()
+        for name in {CLIENT_MODULES!r}:
+            __import__(name)
+        heavy = sorted(m for m in sys.modules if m.split(".")[0] in {HEAVY!r})
+        print(json.dumps({{"heavy": heavy}}))
+    """)
+    assert result["heavy"] == []
+
+
+def test_importing_the_package_leaves_the_root_logger_alone() -> None:
+    result = _run(f"""if True:
+        import json, logging
+        root = logging.getLogger()
+        before = (list(root.filters), list(root.handlers), root.level)
+        import prefect_stripe_identity
+        from prefect_stripe_identity import StripeIdentityClient
+        for name in {CLIENT_MODULES!r}:
+            __import__(name)
+        after = (list(root.filters), list(root.handlers), root.level)
+        print(json.dumps({{"same": before == after}}))
+    """)
+    assert result["same"] is True
+
+
 def test_importing_every_module_adds_no_filter_nor_handler_to_root_or_prefect_loggers() -> None:
     # Prefect configures its own loggers on import; what is checked is that nothing of
     # ours lands on them, nor on the root logger, nor on any of their handlers.
@@ -103,6 +135,16 @@ def test_importing_every_module_adds_no_filter_nor_handler_to_root_or_prefect_lo
     """)
     assert result["found"] == []
     assert isinstance(result["modules"], int) and result["modules"] > 30
+
+
+def test_every_export_is_listed_and_resolves_lazily() -> None:
+    # `dir()` lists every export before it is loaded (`inspect.getmembers`, hence
+    # `prefect block register -m prefect_stripe_identity`, relies on it).
+    assert set(prefect_stripe_identity.__all__) <= set(dir(prefect_stripe_identity))
+    for name in prefect_stripe_identity.__all__:
+        assert getattr(prefect_stripe_identity, name) is not None
+    with pytest.raises(AttributeError, match="no attribute 'NoSuchName'"):
+        prefect_stripe_identity.NoSuchName  # noqa: B018 (the lookup is under test)
 
 
 # --- the filter, installed on first use -----------------------------------------------------
