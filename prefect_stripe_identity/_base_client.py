@@ -174,7 +174,8 @@ STRIPE_VERSION_PATTERN = (
 )
 
 
-def _check_api_key(api_key: str | SecretStr) -> str:
+def check_api_key(api_key: str | SecretStr) -> str:
+    """The key as a string, or an `AuthenticationError` saying why it cannot be one."""
     key = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key
     if not isinstance(key, str) or not key.strip():
         raise AuthenticationError(
@@ -420,7 +421,7 @@ class BaseClient(Generic[HttpClientT]):
         max_network_retries: int,
         live_key_hosts: Sequence[str] = (),
     ) -> None:
-        self._api_key = _check_api_key(api_key)
+        self._api_key = check_api_key(api_key)
         _check_settings(max_network_retries, timeout)
         self.api_base = check_api_base(api_base)
         self.live_key_hosts = check_live_key_hosts(live_key_hosts)

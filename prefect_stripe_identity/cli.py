@@ -137,8 +137,13 @@ def _add_emulator(subparsers: argparse._SubParsersAction[_Parser]) -> None:
 
 
 def _run_emulator(args: argparse.Namespace) -> int:
-    from prefect_stripe_identity.emulator import FAULT_KINDS, EmulatorConfig, serve
-    from prefect_stripe_identity.emulator._server import check_host, is_loopback
+    from prefect_stripe_identity.emulator import (
+        FAULT_KINDS,
+        EmulatorConfig,
+        check_host,
+        is_loopback,
+        serve,
+    )
 
     try:
         check_host(args.host, args.allow_remote, flag="--allow-remote")

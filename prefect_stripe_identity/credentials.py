@@ -26,8 +26,8 @@ from prefect_stripe_identity._base_client import (
     LIVE_KEY_HOST_PATTERN,
     STRIPE_ACCOUNT_PATTERN,
     STRIPE_VERSION_PATTERN,
-    _check_api_key,
     check_api_base,
+    check_api_key,
     check_key_destination,
     check_live_key_hosts,
     check_stripe_account,
@@ -164,7 +164,7 @@ class StripeIdentityCredentials(CredentialsBlock):
         # A key enters the process: from now on, records of Prefect runs mask it.
         install_secrets_filter()
         try:
-            _check_api_key(value)
+            check_api_key(value)
         except AuthenticationError as exc:
             raise ValueError(exc.message) from None
         return value

@@ -21,7 +21,7 @@ From the shell: ``prefect-stripe-identity emulator --port 12111``.
 from prefect_stripe_identity.emulator._app import ConnectionDropped, EmulatorApp, create_app
 from prefect_stripe_identity.emulator._clock import Clock, FakeClock, SystemClock
 from prefect_stripe_identity.emulator._config import FAULT_KINDS, EmulatorConfig
-from prefect_stripe_identity.emulator._server import EmulatorServer, serve
+from prefect_stripe_identity.emulator._server import EmulatorServer, check_host, is_loopback, serve
 from prefect_stripe_identity.emulator._webhooks import sign as sign_webhook_payload
 
 __all__ = [
@@ -33,7 +33,9 @@ __all__ = [
     "EmulatorServer",
     "FakeClock",
     "SystemClock",
+    "check_host",
     "create_app",
+    "is_loopback",
     "serve",
     "sign_webhook_payload",
 ]
