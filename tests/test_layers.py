@@ -1,5 +1,5 @@
 """The layer order of ``../shared/DESIGN.md``, enforced on the package's import graph
-(issue 12, item 2).
+(issue 12, items 2 and 7).
 
 Every module of the package is parsed with `ast`; every import counts, at any level
 (inside functions too), except those under ``if TYPE_CHECKING:``, which never run.
@@ -34,15 +34,22 @@ Besides the order:
   that defines the name, so this graph is the real one;
 * no module imports a private name (``_x``) of a module in another layer, nor a
   private module of a subpackage (``flows._inputs``) from outside that subpackage:
-  a subpackage's ``__init__`` is its interface.
+  a subpackage's ``__init__`` is its interface;
+* every third-party module the package imports is a declared dependency in
+  ``pyproject.toml``.
 """
 
 from __future__ import annotations
 
 import ast
+import importlib.metadata
+import re
 import sys
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE_DIR = ROOT / "prefect_stripe_identity"
@@ -282,3 +289,59 @@ def test_no_private_import_crosses_a_layer_or_enters_a_subpackage() -> None:
         if into_subpackage:
             found.append(f"{imp}: a private module of {PACKAGE}.{parts[1]}")
     assert found == []
+
+
+# --- every runtime import declared (issue 12, item 7) ----------------------------------------
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _requirements() -> list[str]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+
+        project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+        return list(project["dependencies"])
+    # Python 3.10 has no tomllib: the installed metadata (`make install` rebuilds it
+    # whenever pyproject.toml changes), without the extras.
+    requires = importlib.metadata.requires("prefect-stripe-identity") or []
+    return [r for r in requires if "extra ==" not in r]
+
+
+def _declared_dependencies() -> set[str]:
+    names = set()
+    for requirement in _requirements():
+        match = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", requirement)
+        assert match, requirement
+        names.add(_normalise(match.group(0)))
+    return names
+
+
+@cache
+def _packages_distributions() -> dict[str, list[str]]:
+    return dict(importlib.metadata.packages_distributions())
+
+
+def _distributions(top_level: str) -> set[str]:
+    found = _packages_distributions().get(top_level, [])
+    return {_normalise(name) for name in found}
+
+
+def test_every_third_party_import_is_a_declared_dependency() -> None:
+    declared = _declared_dependencies()
+    undeclared = {}
+    for imp in EXTERNAL:
+        top = imp.target.split(".")[0]
+        distributions = _distributions(top)
+        assert distributions, f"{imp}: no installed distribution provides {top!r}"
+        if not distributions & declared:
+            undeclared.setdefault(top, str(imp))
+    assert undeclared == {}, f"imported but not in [project].dependencies: {undeclared}"
+
+
+@pytest.mark.parametrize("top", ["starlette", "uvicorn", "typing_extensions"])
+def test_the_imports_found_undeclared_by_issue_12_are_declared(top: str) -> None:
+    assert any(imp.target.split(".")[0] == top for imp in EXTERNAL)
+    assert _distributions(top) & _declared_dependencies()
