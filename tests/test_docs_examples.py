@@ -276,7 +276,6 @@ def test_example(
     page = PAGES[block.path]
     if page.needs_engine:
         request.getfixturevalue("prefect_engine")
-        pytest.importorskip("prefect")
     monkeypatch.setenv("STRIPE_API_KEY", "sk_test_docs")
     monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET)
     run = _runs.get(block.path)

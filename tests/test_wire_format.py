@@ -17,17 +17,16 @@ order is proven separately in ``test_encoding.py``.
 from __future__ import annotations
 
 import inspect
-import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
 import httpx
 import pytest
 import stripe
+from stripe_spec import load_spec
 
 from prefect_stripe_identity import (
     AsyncStripeIdentityClient,
@@ -517,10 +516,6 @@ CASES = [
     ),
 ]
 
-SPEC_PATH = (
-    Path(__file__).resolve().parents[1].parent / "shared" / "stripe" / "identity-openapi.json"
-)
-
 
 def test_cases_cover_all_eight_operations() -> None:
     covered = {(c.resource, c.method) for c in CASES}
@@ -537,9 +532,7 @@ def test_cases_cover_all_eight_operations() -> None:
 
 
 def test_cases_cover_every_operation_of_the_spec() -> None:
-    if not SPEC_PATH.exists():
-        pytest.skip("../shared/stripe/identity-openapi.json is absent: cannot list the operations")
-    spec = json.loads(SPEC_PATH.read_text())
+    spec = load_spec("list the operations")
     in_spec = {
         (method.upper(), path)
         for path, item in spec["paths"].items()
@@ -819,9 +812,7 @@ RESOURCE_CLASSES = {
 def test_methods_take_exactly_the_spec_parameters(
     flavour: str, resource: str, method: str, http_method: str, path: str
 ) -> None:
-    if not SPEC_PATH.exists():
-        pytest.skip("../shared/stripe/identity-openapi.json is absent: cannot list the parameters")
-    operation = json.loads(SPEC_PATH.read_text())["paths"][path][http_method]
+    operation = load_spec("list the parameters")["paths"][path][http_method]
     in_path = {p["name"] for p in operation.get("parameters", []) if p["in"] == "path"}
     in_query = {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}
     body = operation.get("requestBody", {}).get("content", {})

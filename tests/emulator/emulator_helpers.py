@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,9 +12,6 @@ AUTH = {"Authorization": f"Bearer {API_KEY}"}
 #: document numbers …) to restricted keys only; every emulator rk_test_ key may read them.
 RESTRICTED_KEY = "rk_test_emulator_tests_0002"
 RESTRICTED_AUTH = {"Authorization": f"Bearer {RESTRICTED_KEY}"}
-SPEC_PATH = (
-    Path(__file__).resolve().parents[2] / ".." / "shared" / "stripe" / "identity-openapi.json"
-)
 SESSIONS = "/v1/identity/verification_sessions"
 REPORTS = "/v1/identity/verification_reports"
 

@@ -6,11 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import stripe
 from emulator_helpers import RESTRICTED_KEY
 
 from prefect_stripe_identity.emulator import EmulatorServer, FakeClock
-
-stripe = pytest.importorskip("stripe")
 
 SESSIONS = "/v1/identity/verification_sessions"
 
