@@ -275,6 +275,7 @@ def test_collection_entry_point() -> None:
     loaded = matching[0].load()
     assert loaded.StripeIdentityCredentials is prefect_stripe_identity.StripeIdentityCredentials
     assert loaded.ProvidedDetailsInput is prefect_stripe_identity.ProvidedDetailsInput
+    assert loaded.MaskingPickleSerializer is prefect_stripe_identity.MaskingPickleSerializer
 
 
 def test_prefect_finds_the_blocks_by_slug_in_a_process_that_never_imported_the_package() -> None:
