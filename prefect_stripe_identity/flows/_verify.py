@@ -8,6 +8,7 @@ import hashlib
 import importlib
 import math
 import time
+import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any, Literal
@@ -20,7 +21,13 @@ from prefect.flow_runs import pause_flow_run
 from prefect.transactions import Transaction, get_transaction, transaction
 from pydantic import BaseModel, Field
 
-from prefect_stripe_identity._exceptions import InvalidRequestError, StripeIdentityError
+from prefect_stripe_identity._client import StripeIdentityClient
+from prefect_stripe_identity._exceptions import (
+    APIConnectionError,
+    APIError,
+    InvalidRequestError,
+    StripeIdentityError,
+)
 from prefect_stripe_identity._task_support import canonical_params
 from prefect_stripe_identity.credentials import StripeIdentityCredentials
 from prefect_stripe_identity.events import emit_session_event
@@ -142,21 +149,53 @@ def _check_parameters(
         )
 
 
-def _business_key(client_reference_id: str | None, params: dict[str, Any]) -> str | None:
+def _creation_key(
+    client_reference_id: str | None, flow_run_id: str | None, params: dict[str, Any]
+) -> str:
     """One session per person and request: a flow started twice for the same
     ``client_reference_id`` with the same parameters (within Stripe's 24 h) gets the
-    same session back instead of a second one."""
-    if client_reference_id is None:
-        return None
+    same session back instead of a second one. Without a reference, one session per flow
+    run, across its retries. The flow holds the key itself, so a create that got no answer
+    can be replayed and canceled (see `_cancel_unanswered_create`)."""
     digest = hashlib.sha256(canonical_params(params).encode()).hexdigest()[:16]
-    return f"verify_identity:{client_reference_id}:{digest}"
+    if client_reference_id is not None:
+        return f"verify_identity:{client_reference_id}:{digest}"
+    return f"verify_identity:run:{flow_run_id or uuid.uuid4()}:{digest}"
 
 
 #: The rollback's own client retries. More than a task call's: the run failed, often
 #: because Stripe could not be reached, and a cancel that fails too leaves a session open
 #: with nobody waiting on it. Bounded: with the client's backoff (0.5 s doubling to 5 s,
-#: jittered) 8 retries wait at most about 27 s, plus 9 request timeouts.
-ROLLBACK_NETWORK_RETRIES = 8
+#: jittered) 12 retries wait at most about 47 s, plus 13 request timeouts.
+ROLLBACK_NETWORK_RETRIES = 12
+
+#: How many dead sessions (canceled or redacted) one creation key may step over before the
+#: run gives up: each replaced session names its successor's key, so this bounds a chain
+#: that only grows when a person's sessions keep being canceled within Stripe's 24 h.
+MAX_REPLACED_SESSIONS = 10
+
+
+def _rollback_client(credentials: StripeIdentityCredentials) -> StripeIdentityClient:
+    retries = max(credentials.max_network_retries, ROLLBACK_NETWORK_RETRIES)
+    return credentials.get_client(max_network_retries=retries)
+
+
+def _cancel(client: StripeIdentityClient, session_id: str) -> None:
+    # A session no longer cancelable (verified, already canceled) is not orphaned.
+    with contextlib.suppress(InvalidRequestError):
+        client.verification_sessions.cancel(
+            session_id, idempotency_key=f"verify_identity:rollback:{session_id}"
+        )
+
+
+def _report_left_open(what: str, exc: StripeIdentityError) -> None:
+    # Say which session is left open, so an operator (or the sweep) can close it.
+    get_run_logger().error(
+        "Could not cancel %s after the run failed (%s): cancel it by hand; the "
+        "retention sweep redacts it at the latest.",
+        what,
+        type(exc).__name__,
+    )
 
 
 def _cancel_created_session(txn: Transaction) -> None:
@@ -166,28 +205,79 @@ def _cancel_created_session(txn: Transaction) -> None:
     credentials = txn.get(_ROLLBACK_CREDENTIALS, None)
     if not session_id or not isinstance(credentials, StripeIdentityCredentials):
         return
-    retries = max(credentials.max_network_retries, ROLLBACK_NETWORK_RETRIES)
-    client = credentials.get_client(max_network_retries=retries)
     try:
-        # A session no longer cancelable (verified, already canceled) is not orphaned.
-        with client, contextlib.suppress(InvalidRequestError):
-            client.verification_sessions.cancel(
-                session_id, idempotency_key=f"verify_identity:rollback:{session_id}"
-            )
+        with _rollback_client(credentials) as client:
+            _cancel(client, session_id)
     except StripeIdentityError as exc:
-        # Say which session is left open, so an operator (or the sweep) can close it.
-        get_run_logger().error(
-            "Could not cancel %s after the run failed (%s): cancel it by hand; the "
-            "retention sweep redacts it at the latest.",
-            session_id,
-            type(exc).__name__,
-        )
+        _report_left_open(session_id, exc)
         raise
 
 
 # The create task of this flow, with the rollback hook (a copy: the public task stays as is).
 _create_or_roll_back = create_verification_session.with_options()
 _create_or_roll_back.on_rollback(_cancel_created_session)
+
+
+def _cancel_unanswered_create(
+    credentials: StripeIdentityCredentials, params: dict[str, Any], key: str
+) -> None:
+    """The create failed after all its retries, but Stripe may have made the session (a
+    lost answer, a 5xx after the write). The same key replays it, if it exists, and the
+    session is canceled; if none existed, the replay makes one that nobody ever sees,
+    canceled at once. Either way no session is left open."""
+    try:
+        with _rollback_client(credentials) as client:
+            session = client.verification_sessions.create(**params, idempotency_key=key)
+            _cancel(client, session.id)
+    except StripeIdentityError as exc:
+        _report_left_open(f"the session of creation key {key!r}", exc)
+
+
+def _record_for_rollback(
+    session: VerificationSession, credentials: StripeIdentityCredentials
+) -> None:
+    txn = get_transaction()
+    if txn is not None:
+        txn.set(_ROLLBACK_SESSION, session.id)
+        txn.set(_ROLLBACK_CREDENTIALS, credentials)
+
+
+def _create_session(
+    credentials: StripeIdentityCredentials, params: dict[str, Any], key: str
+) -> VerificationSession:
+    try:
+        session: VerificationSession = _create_or_roll_back(
+            credentials, **params, idempotency_key=key
+        )
+    except (APIConnectionError, APIError):  # the session may exist though no answer came
+        _cancel_unanswered_create(credentials, params, key)
+        raise
+    _record_for_rollback(session, credentials)
+    return session
+
+
+def _create_usable_session(
+    credentials: StripeIdentityCredentials, params: dict[str, Any], key: str
+) -> VerificationSession:
+    """Create the run's session, or take the one its key already made, and make sure the
+    person can use it.
+
+    Stripe replays a key's first answer for 24 h, even once that session is canceled (a
+    timeout, a failed run's rollback) or redacted: the person would be locked out. So the
+    replayed session is looked at now, and a dead one is replaced by a session whose key
+    names it (``<key>:after:<dead id>``). Every run with the same key walks the same
+    chain, so a retried or duplicated run still finds the one live session."""
+    session = _create_session(credentials, params, key)
+    for _ in range(MAX_REPLACED_SESSIONS):
+        current = retrieve_verification_session(credentials, session.id)
+        if current.status != "canceled" and current.redaction is None:
+            return current
+        get_run_logger().info("%s is %s: creating a new session.", current.id, current.status)
+        session = _create_session(credentials, params, f"{key}:after:{current.id}")
+    raise RuntimeError(
+        f"The last {MAX_REPLACED_SESSIONS} sessions of creation key {key!r} were all "
+        "canceled or redacted; change `client_reference_id` or the creation parameters."
+    )
 
 
 class _Watch:
@@ -427,12 +517,8 @@ def verify_identity(
     with transaction():
         if session_id is None:
             params = {"type": type, **creation}
-            key = _business_key(client_reference_id, params)
-            session = _create_or_roll_back(credentials, **params, idempotency_key=key)
-            txn = get_transaction()
-            if txn is not None:
-                txn.set(_ROLLBACK_SESSION, session.id)
-                txn.set(_ROLLBACK_CREDENTIALS, credentials)
+            key = _creation_key(client_reference_id, flow_run_id, params)
+            session = _create_usable_session(credentials, params, key)
             emit_session_event(session, status="created", flow_run_id=flow_run_id)
             logger.info("Created verification session %s.", session.id)
         else:
