@@ -43,7 +43,7 @@ from prefect_stripe_identity.models import (
     VerificationSession,
     VerifiedOutputs,
 )
-from prefect_stripe_identity.serializers import MaskingPickleSerializer
+from prefect_stripe_identity.serializers import masking_json_serializer
 from prefect_stripe_identity.tasks import (
     cancel_verification_session,
     create_verification_session,
@@ -423,7 +423,7 @@ def _schedule_redaction(deployment_name: str | None, session_id: str, when: date
         "Verify a person with Stripe Identity: create a session (or attach to one), wait "
         "for the person, fetch the report, and schedule the redaction of their data."
     ),
-    result_serializer=MaskingPickleSerializer(),
+    result_serializer=masking_json_serializer(),
     log_prints=False,
 )
 def verify_identity(
