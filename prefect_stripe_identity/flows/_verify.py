@@ -4,11 +4,9 @@ and arrange the redaction of their data when the retention period ends."""
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib
 import math
 import time
-import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any, Literal
@@ -28,7 +26,13 @@ from prefect_stripe_identity._exceptions import (
     InvalidRequestError,
     StripeIdentityError,
 )
-from prefect_stripe_identity._task_support import canonical_params
+from prefect_stripe_identity._policy import (
+    MAX_REPLACED_SESSIONS,
+    ROLLBACK_NETWORK_RETRIES,
+    creation_key,
+    replacement_key,
+    rollback_cancel_key,
+)
 from prefect_stripe_identity.credentials import StripeIdentityCredentials
 from prefect_stripe_identity.events import emit_session_event
 from prefect_stripe_identity.flows._inputs import (
@@ -54,6 +58,8 @@ from prefect_stripe_identity.tasks import (
 
 __all__ = [
     "DEFAULT_REDACTION_DEPLOYMENT",
+    "MAX_REPLACED_SESSIONS",
+    "ROLLBACK_NETWORK_RETRIES",
     "CheckResult",
     "ProvidedDetailsInput",
     "VerificationOutcome",
@@ -149,32 +155,6 @@ def _check_parameters(
         )
 
 
-def _creation_key(
-    client_reference_id: str | None, flow_run_id: str | None, params: dict[str, Any]
-) -> str:
-    """One session per person and request: a flow started twice for the same
-    ``client_reference_id`` with the same parameters (within Stripe's 24 h) gets the
-    same session back instead of a second one. Without a reference, one session per flow
-    run, across its retries. The flow holds the key itself, so a create that got no answer
-    can be replayed and canceled (see `_cancel_unanswered_create`)."""
-    digest = hashlib.sha256(canonical_params(params).encode()).hexdigest()[:16]
-    if client_reference_id is not None:
-        return f"verify_identity:{client_reference_id}:{digest}"
-    return f"verify_identity:run:{flow_run_id or uuid.uuid4()}:{digest}"
-
-
-#: The rollback's own client retries. More than a task call's: the run failed, often
-#: because Stripe could not be reached, and a cancel that fails too leaves a session open
-#: with nobody waiting on it. Bounded: with the client's backoff (0.5 s doubling to 5 s,
-#: jittered) 12 retries wait at most about 47 s, plus 13 request timeouts.
-ROLLBACK_NETWORK_RETRIES = 12
-
-#: How many dead sessions (canceled or redacted) one creation key may step over before the
-#: run gives up: each replaced session names its successor's key, so this bounds a chain
-#: that only grows when a person's sessions keep being canceled within Stripe's 24 h.
-MAX_REPLACED_SESSIONS = 10
-
-
 def _rollback_client(credentials: StripeIdentityCredentials) -> StripeIdentityClient:
     retries = max(credentials.max_network_retries, ROLLBACK_NETWORK_RETRIES)
     return credentials.get_client(max_network_retries=retries)
@@ -184,7 +164,7 @@ def _cancel(client: StripeIdentityClient, session_id: str) -> None:
     # A session no longer cancelable (verified, already canceled) is not orphaned.
     with contextlib.suppress(InvalidRequestError):
         client.verification_sessions.cancel(
-            session_id, idempotency_key=f"verify_identity:rollback:{session_id}"
+            session_id, idempotency_key=rollback_cancel_key(session_id)
         )
 
 
@@ -273,7 +253,7 @@ def _create_usable_session(
         if current.status != "canceled" and current.redaction is None:
             return current
         get_run_logger().info("%s is %s: creating a new session.", current.id, current.status)
-        session = _create_session(credentials, params, f"{key}:after:{current.id}")
+        session = _create_session(credentials, params, replacement_key(key, current.id))
     raise RuntimeError(
         f"The last {MAX_REPLACED_SESSIONS} sessions of creation key {key!r} were all "
         "canceled or redacted; change `client_reference_id` or the creation parameters."
@@ -567,7 +547,7 @@ def _create_or_attach(
         session = retrieve_verification_session(run.credentials, session_id)
         run.logger.info("Attached to verification session %s (%s).", session.id, session.status)
     else:
-        key = _creation_key(params.get("client_reference_id"), run.flow_run_id, params)
+        key = creation_key(params.get("client_reference_id"), run.flow_run_id, params)
         session = _create_usable_session(run.credentials, params, key)
         emit_session_event(session, status="created", flow_run_id=run.flow_run_id)
         run.logger.info("Created verification session %s.", session.id)

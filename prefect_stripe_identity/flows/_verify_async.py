@@ -27,6 +27,13 @@ from prefect_stripe_identity._exceptions import (
     InvalidRequestError,
     StripeIdentityError,
 )
+from prefect_stripe_identity._policy import (
+    MAX_REPLACED_SESSIONS,
+    ROLLBACK_NETWORK_RETRIES,
+    creation_key,
+    replacement_key,
+    rollback_cancel_key,
+)
 from prefect_stripe_identity.credentials import StripeIdentityCredentials
 from prefect_stripe_identity.events import emit_session_event
 from prefect_stripe_identity.flows._inputs import (
@@ -38,12 +45,9 @@ from prefect_stripe_identity.flows._parameters import ProvidedDetailsInput, refu
 from prefect_stripe_identity.flows._verify import (
     DEFAULT_REDACTION_DEPLOYMENT,
     FINAL_STATUSES,
-    MAX_REPLACED_SESSIONS,
-    ROLLBACK_NETWORK_RETRIES,
     VerificationOutcome,
     _cancel_created_session,
     _check_parameters,
-    _creation_key,
     _finish,
     _load_hook,
     _record_for_rollback,
@@ -77,7 +81,7 @@ async def _acancel(client: AsyncStripeIdentityClient, session_id: str) -> None:
     # A session no longer cancelable (verified, already canceled) is not orphaned.
     with contextlib.suppress(InvalidRequestError):
         await client.verification_sessions.cancel(
-            session_id, idempotency_key=f"verify_identity:rollback:{session_id}"
+            session_id, idempotency_key=rollback_cancel_key(session_id)
         )
 
 
@@ -118,7 +122,7 @@ async def _acreate_usable_session(
         if current.status != "canceled" and current.redaction is None:
             return current
         get_run_logger().info("%s is %s: creating a new session.", current.id, current.status)
-        session = await _acreate_session(credentials, params, f"{key}:after:{current.id}")
+        session = await _acreate_session(credentials, params, replacement_key(key, current.id))
     raise RuntimeError(
         f"The last {MAX_REPLACED_SESSIONS} sessions of creation key {key!r} were all "
         "canceled or redacted; change `client_reference_id` or the creation parameters."
@@ -359,7 +363,7 @@ async def _acreate_or_attach(
         session = await aretrieve_verification_session(run.credentials, session_id)
         run.logger.info("Attached to verification session %s (%s).", session.id, session.status)
     else:
-        key = _creation_key(params.get("client_reference_id"), run.flow_run_id, params)
+        key = creation_key(params.get("client_reference_id"), run.flow_run_id, params)
         session = await _acreate_usable_session(run.credentials, params, key)
         emit_session_event(session, status="created", flow_run_id=run.flow_run_id)
         run.logger.info("Created verification session %s.", session.id)
