@@ -9,15 +9,11 @@ and which error a response maps to. The resource classes only name paths and par
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import logging
 import platform
-import random
 import re
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import datetime, timezone
 from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
@@ -44,6 +40,13 @@ from prefect_stripe_identity._exceptions import (
 )
 from prefect_stripe_identity._logging import get_logger
 from prefect_stripe_identity._params import check_idempotency_key
+from prefect_stripe_identity._policy import (
+    DEFAULT_MAX_NETWORK_RETRIES,
+    MIN_RETRY_DELAY,
+    is_retryable_error,
+    random_key,
+    retry_delay,
+)
 from prefect_stripe_identity._secrets import key_mode, mask_secrets, masked_key
 from prefect_stripe_identity._version import __version__
 from prefect_stripe_identity.models import DEFAULT_STRIPE_VERSION
@@ -69,71 +72,10 @@ logger = get_logger("prefect_stripe_identity.client")
 
 DEFAULT_API_BASE = "https://api.stripe.com"
 DEFAULT_TIMEOUT = 80.0  # seconds, as the official SDK
-DEFAULT_MAX_NETWORK_RETRIES = 2
 
-INITIAL_RETRY_DELAY = 0.5  # seconds before the first retry, doubling after each
-MAX_RETRY_DELAY = 8.0  # cap of the exponential backoff
-MAX_RETRY_AFTER = 60.0  # cap on how long a server's Retry-After may make us wait
-# Floor of every wait, Retry-After included: a `Retry-After: 0` (or a past date) must not
-# make the client hammer a struggling server back to back. The official SDK's floor.
-MIN_RETRY_DELAY = 0.5
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 HttpClientT = TypeVar("HttpClientT", httpx.Client, httpx.AsyncClient)
-
-
-# --- retry rules (NOTES.md "Retries and idempotency") -------------------------------------
-
-
-def is_retryable_error(error: BaseException) -> bool:
-    """Whether Stripe's rules say a request that failed with ``error`` may be retried.
-
-    ``Stripe-Should-Retry`` wins when present; otherwise connection failures, 409, 429
-    (rate limits and lock timeouts) and 5xx are retried, and nothing else: a 400, 401,
-    403, 404 or an idempotency error would fail the same way again.
-    """
-    if not isinstance(error, StripeIdentityError):
-        return False
-    if error.should_retry is not None:
-        return error.should_retry
-    if isinstance(error, APIConnectionError):
-        return True
-    if isinstance(error, IdempotencyError):
-        return False
-    status = error.http_status
-    return status is not None and (status in (409, 429) or status >= 500)
-
-
-def _retry_after_seconds(headers: Mapping[str, str]) -> float | None:
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        seconds = (when - datetime.now(timezone.utc)).total_seconds()
-    return max(0.0, seconds)
-
-
-def retry_delay(retry_number: int, error: BaseException | None) -> float:
-    """Seconds to wait before retry number ``retry_number`` (1 for the first retry).
-
-    A ``Retry-After`` from the server is honoured up to `MAX_RETRY_AFTER`; otherwise the
-    delay doubles from `INITIAL_RETRY_DELAY` up to `MAX_RETRY_DELAY`, with jitter so that
-    many clients that failed together do not retry together. No wait is ever shorter than
-    `MIN_RETRY_DELAY`, whatever the server says.
-    """
-    if isinstance(error, StripeIdentityError):
-        retry_after = _retry_after_seconds(error.headers)
-        if retry_after is not None:
-            return max(MIN_RETRY_DELAY, min(retry_after, MAX_RETRY_AFTER))
-    backoff = min(INITIAL_RETRY_DELAY * 2.0 ** (retry_number - 1), MAX_RETRY_DELAY)
-    jittered = backoff * (1 - 0.25 * random.random())  # noqa: S311 (jitter, not crypto)
-    return max(MIN_RETRY_DELAY, jittered)
 
 
 # --- shared request building and response handling ---------------------------------------
@@ -144,10 +86,6 @@ def _user_agent() -> str:
         f"prefect-stripe-identity/{__version__} httpx/{httpx.__version__} "
         f"python/{platform.python_version()}"
     )
-
-
-def _new_idempotency_key() -> str:
-    return f"psi-{uuid.uuid4()}"
 
 
 _API_KEY_CHARACTERS = re.compile(r"[A-Za-z0-9_]+")
@@ -460,7 +398,7 @@ class BaseClient(Generic[HttpClientT]):
                 method, f"{url}?{query}" if query else url, headers=headers, timeout=self.timeout
             )
         # Every POST carries a key, chosen once here so all retries of this call share it.
-        headers["Idempotency-Key"] = idempotency_key or _new_idempotency_key()
+        headers["Idempotency-Key"] = idempotency_key or random_key()
         headers["Content-Type"] = "application/x-www-form-urlencoded"
         return self._http.build_request(
             method,

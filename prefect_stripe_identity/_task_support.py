@@ -11,9 +11,9 @@ flow retries:
   worker would get another key),
 * the call's number among the calls of that task *with the same inputs* in this flow-run
   attempt: 0 for the first, 1 for the second, ... counted again from 0 on every attempt
-  (Prefect 3.8 gives directly called tasks a random ``dynamic_key``, so the package keeps
-  its own count in the flow run context, which Prefect builds anew for every attempt),
-  pinned to the task run so that the task's own retries reuse it,
+  (Prefect gives directly called tasks a random ``dynamic_key``, so the package keeps
+  its own count per attempt: the flow run id and its ``run_count``), pinned to the task
+  run so that the task's own retries reuse it,
 * the operation and a canonical form of its parameters.
 
 So a task retried after a lost response, or a whole flow run retried, sends the key of
@@ -23,44 +23,17 @@ concurrently, two identical calls may swap numbers on a retry; being identical, 
 still finds one of the two sessions.) A caller-supplied ``idempotency_key`` (a business
 key such as ``verify:{user_id}``) wins.
 
-Retries, and how long a task call can take
-------------------------------------------
-Two layers retry, and only what Stripe calls retryable (`is_retryable_error`):
-
-==========  =====================================  ===========================================
-layer       attempts                               waits between them
-==========  =====================================  ===========================================
-client      1 + ``max_network_retries`` (default   backoff 0.5 s doubling, capped at 8 s,
-            2): 3 HTTP attempts per task try       never under 0.5 s; or the server's
-                                                   ``Retry-After``, capped at 60 s
-task        1 + ``len(TASK_RETRY_DELAYS)`` = 4     `TASK_RETRY_DELAYS` = 2, 10, 30 s, each
-            tries; only 1 + 1 = 2 for a            jittered by Prefect to at most 1.5x
-            connection that could not be made      (3, 15, 45 s)
-            (`TASK_CONNECT_FAILURE_RETRIES`)
-==========  =====================================  ===========================================
-
-Worst case of one task call with the defaults, ``timeout`` (80 s) bounding each attempt:
-
-* **no connection could be made** (refused, unknown host, unreachable, proxy refused,
-  connect timeout): 2 x 3 = **6 HTTP attempts**; waits at most 2 x 1.5 s (client) + 3 s
-  (task) = 6 s. A refused port fails in about 6 s; a host that drops packets takes up to
-  6 x ``timeout``. Such a request never reached Stripe, and what refuses it for more than
-  a few seconds is nearly always ``api_base``, a proxy or a firewall: retrying it for a
-  minute only hid the message.
-* **anything else retryable** (5xx, 409, 429, lost answers, read timeouts): 4 x 3 = **12
-  HTTP attempts**; waits at most 4 x 2 x 60 s (``Retry-After`` at its cap) + 63 s = 543 s,
-  or 4 x 1.5 s + 63 s = 69 s without ``Retry-After``; plus up to 12 x ``timeout``.
-
-In general: attempts = (1 + task retries) x (1 + ``max_network_retries``); time <= attempts
-x ``timeout`` + the sum of both layers' waits. Lower either layer as usual:
-``max_network_retries`` on the block, ``task.with_options(retries=…)``.
+Retries
+-------
+Every layer's attempts, the worst case of one task call and every key's format are in
+`prefect_stripe_identity._policy`; this module applies them inside Prefect.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -68,10 +41,15 @@ from typing import Any
 from prefect.cache_policies import INPUTS, RUN_ID, TASK_SOURCE, CachePolicy
 from prefect.client.schemas.objects import State, TaskRun
 from prefect.context import FlowRunContext, TaskRunContext
-from pydantic import BaseModel
 
-from prefect_stripe_identity._base_client import is_retryable_error
 from prefect_stripe_identity._exceptions import APIConnectionError
+from prefect_stripe_identity._policy import (
+    TASK_CONNECT_FAILURE_RETRIES,
+    TASK_RETRY_DELAYS,
+    canonical_params,
+    is_retryable_error,
+    task_key,
+)
 from prefect_stripe_identity.credentials import StripeIdentityCredentials
 
 __all__ = [
@@ -86,31 +64,39 @@ __all__ = [
 ]
 
 
-#: Delays between task-level retries; the client already retried quickly inside each try.
-TASK_RETRY_DELAYS: list[float] = [2.0, 10.0, 30.0]
-#: Task-level retries of a request whose connection could not be made at all (the client
-#: retried it already): one, for a blip; more only delays the error (see the table above).
-TASK_CONNECT_FAILURE_RETRIES = 1
-
-
-def canonical_params(params: Mapping[str, Any]) -> str:
-    """A stable text form of request parameters (key order and models do not matter)."""
-
-    def plain(value: Any) -> Any:
-        if isinstance(value, BaseModel):
-            return value.model_dump(mode="json", exclude_none=True)
-        if isinstance(value, Mapping):
-            return {str(k): plain(v) for k, v in value.items() if v is not None}
-        if isinstance(value, (list, tuple)):
-            return [plain(v) for v in value]
-        return value
-
-    return json.dumps(plain(params), sort_keys=True, separators=(",", ":"), default=str)
-
-
-_COUNTER_PREFIX = "prefect_stripe_identity:"
-_COUNTER_LOCK = threading.Lock()
 _NOT_HASHED = ("credentials", "idempotency_key")
+
+
+class _CallCounters:
+    """The call numbers of each flow-run attempt, kept by the package itself (Prefect's
+    context is not ours to write into). An attempt is a flow run id and its
+    ``run_count``; only the most recent attempts are kept, so a long-lived process that
+    runs many flows holds a bounded table."""
+
+    MAX_ATTEMPTS = 1024
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._attempts: OrderedDict[tuple[str, int], dict[str, int]] = OrderedDict()
+
+    def number(self, attempt: tuple[str, int], task_run: str, counter: str) -> int:
+        """The number of ``task_run`` among the calls counted as ``counter`` in
+        ``attempt``: fixed at its first call, so its own retries keep it."""
+        with self._lock:
+            counts = self._attempts.get(attempt)
+            if counts is None:
+                counts = self._attempts[attempt] = {}
+                while len(self._attempts) > self.MAX_ATTEMPTS:
+                    self._attempts.popitem(last=False)
+            self._attempts.move_to_end(attempt)
+            pinned = f"run:{task_run}"
+            if pinned not in counts:
+                counts[counter] = counts.get(counter, -1) + 1
+                counts[pinned] = counts[counter]
+            return counts[pinned]
+
+
+_COUNTERS = _CallCounters()
 
 
 def task_identity(task_ctx: TaskRunContext) -> str:
@@ -130,17 +116,10 @@ def call_number(task_ctx: TaskRunContext) -> int | None:
         or task_run.flow_run_id != flow_ctx.flow_run.id
     ):
         return None
-    # Prefect's per-attempt dict of call counters; our names cannot clash with its task keys.
-    counters = flow_ctx.task_run_dynamic_keys
-    pinned = f"{_COUNTER_PREFIX}run:{task_run.id}"
     inputs = {k: v for k, v in task_ctx.parameters.items() if k not in _NOT_HASHED}
     digest = hashlib.sha256(canonical_params(inputs).encode()).hexdigest()[:16]
-    counter = f"{_COUNTER_PREFIX}{task_identity(task_ctx)}:{digest}"
-    with _COUNTER_LOCK:
-        if pinned not in counters:
-            counters[counter] = int(counters.get(counter, -1)) + 1
-            counters[pinned] = counters[counter]
-        return int(counters[pinned])
+    attempt = (str(flow_ctx.flow_run.id), int(flow_ctx.flow_run.run_count or 0))
+    return _COUNTERS.number(attempt, str(task_run.id), f"{task_identity(task_ctx)}:{digest}")
 
 
 def derive_idempotency_key(operation: str, params: Mapping[str, Any]) -> str | None:
@@ -153,8 +132,7 @@ def derive_idempotency_key(operation: str, params: Mapping[str, Any]) -> str | N
     call = call_number(context)
     # Outside a flow run, the task run id survives the task's retries.
     anchor = f"task_run:{task_run.id}" if call is None else f"flow_run:{task_run.flow_run_id}"
-    parts = (anchor, task_identity(context), str(call), operation, canonical_params(params))
-    return f"psi-{operation}-{hashlib.sha256('|'.join(parts).encode()).hexdigest()[:40]}"
+    return task_key(anchor, task_identity(context), call, operation, params)
 
 
 def retry_on_retryable_stripe_errors(task: Any, task_run: TaskRun, state: State[Any]) -> bool:

@@ -11,7 +11,7 @@ models. What they share (see `_task_support`):
   a 400/401/403/404 fails at once with the typed error and its request id. Change it as
   usual: ``create_verification_session.with_options(retries=0)``. The worst-case number
   of HTTP attempts and time of one task call are in `_task_support`'s docstring.
-* Persisted results hold no secret and no personal data (`MaskingPickleSerializer`), and
+* Persisted results hold no secret and no personal data (`masking_json_serializer`), and
   cache keys never hash the API key, nor collide across credentials.
 """
 
@@ -40,7 +40,7 @@ from prefect_stripe_identity.models import (
     VerificationReport,
     VerificationSession,
 )
-from prefect_stripe_identity.serializers import MaskingPickleSerializer
+from prefect_stripe_identity.serializers import masking_json_serializer
 
 __all__ = [
     "acancel_verification_session",
@@ -85,7 +85,7 @@ def _stripe_task(
         retry_jitter_factor=0.5,
         retry_condition_fn=retry_on_retryable_stripe_errors,
         cache_policy=STRIPE_CACHE_POLICY,
-        result_serializer=MaskingPickleSerializer(),
+        result_serializer=masking_json_serializer(),
     )
 
 

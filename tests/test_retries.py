@@ -30,8 +30,9 @@ from prefect_stripe_identity import (
     StripeIdentityClient,
     StripeIdentityError,
     _base_client,
+    _policy,
 )
-from prefect_stripe_identity._base_client import (
+from prefect_stripe_identity._policy import (
     INITIAL_RETRY_DELAY,
     MAX_RETRY_AFTER,
     MAX_RETRY_DELAY,
@@ -252,7 +253,7 @@ class _FrozenDatetime(datetime):
 def test_retry_after_http_date(
     is_async: bool, monkeypatch: pytest.MonkeyPatch, offset: int, expected: float
 ) -> None:
-    monkeypatch.setattr(_base_client, "datetime", _FrozenDatetime)
+    monkeypatch.setattr(_policy, "datetime", _FrozenDatetime)
     when = email.utils.format_datetime(
         _FrozenDatetime.FROZEN + timedelta(seconds=offset), usegmt=True
     )

@@ -44,6 +44,7 @@ from prefect_stripe_identity import (
     retrieve_verification_session,
     update_verification_session,
 )
+from prefect_stripe_identity._policy import attempts_per_task_call
 from prefect_stripe_identity.emulator import EmulatorConfig, EmulatorServer
 
 pytestmark = pytest.mark.usefixtures("prefect_engine")
@@ -262,7 +263,7 @@ def test_an_unreachable_api_base_fails_fast_naming_the_host(
 
     with pytest.raises(APIConnectionError) as info:
         unreachable()
-    assert len(attempts) == 6, attempts  # (1 + TASK_CONNECT_FAILURE_RETRIES) x 3
+    assert len(attempts) == 6 == attempts_per_task_call(connect_failure=True), attempts
     assert getattr(info.value, "connect_failed", False)
     message = str(info.value)
     assert f"http://127.0.0.1:{port}" in message

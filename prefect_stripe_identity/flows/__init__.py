@@ -19,6 +19,7 @@ from prefect_stripe_identity.flows._verify import (
     VerificationOutcome,
     verify_identity,
 )
+from prefect_stripe_identity.flows._verify_async import averify_identity
 
 __all__ = [
     "DEFAULT_REDACTION_DEPLOYMENT",
@@ -31,6 +32,7 @@ __all__ = [
     "SweepReport",
     "VerificationOutcome",
     "VerificationSessionUpdate",
+    "averify_identity",
     "redact_expired_verification_sessions",
     "redact_verification_session_flow",
     "verify_identity",

@@ -4,7 +4,6 @@ and arrange the redaction of their data when the retention period ends."""
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib
 import math
 import time
@@ -20,8 +19,20 @@ from prefect.flow_runs import pause_flow_run
 from prefect.transactions import Transaction, get_transaction, transaction
 from pydantic import BaseModel, Field
 
-from prefect_stripe_identity._exceptions import InvalidRequestError, StripeIdentityError
-from prefect_stripe_identity._task_support import canonical_params
+from prefect_stripe_identity._client import StripeIdentityClient
+from prefect_stripe_identity._exceptions import (
+    APIConnectionError,
+    APIError,
+    InvalidRequestError,
+    StripeIdentityError,
+)
+from prefect_stripe_identity._policy import (
+    MAX_REPLACED_SESSIONS,
+    ROLLBACK_NETWORK_RETRIES,
+    creation_key,
+    replacement_key,
+    rollback_cancel_key,
+)
 from prefect_stripe_identity.credentials import StripeIdentityCredentials
 from prefect_stripe_identity.events import emit_session_event
 from prefect_stripe_identity.flows._inputs import (
@@ -36,7 +47,7 @@ from prefect_stripe_identity.models import (
     VerificationSession,
     VerifiedOutputs,
 )
-from prefect_stripe_identity.serializers import MaskingPickleSerializer
+from prefect_stripe_identity.serializers import masking_json_serializer
 from prefect_stripe_identity.tasks import (
     cancel_verification_session,
     create_verification_session,
@@ -47,6 +58,8 @@ from prefect_stripe_identity.tasks import (
 
 __all__ = [
     "DEFAULT_REDACTION_DEPLOYMENT",
+    "MAX_REPLACED_SESSIONS",
+    "ROLLBACK_NETWORK_RETRIES",
     "CheckResult",
     "ProvidedDetailsInput",
     "VerificationOutcome",
@@ -142,21 +155,27 @@ def _check_parameters(
         )
 
 
-def _business_key(client_reference_id: str | None, params: dict[str, Any]) -> str | None:
-    """One session per person and request: a flow started twice for the same
-    ``client_reference_id`` with the same parameters (within Stripe's 24 h) gets the
-    same session back instead of a second one."""
-    if client_reference_id is None:
-        return None
-    digest = hashlib.sha256(canonical_params(params).encode()).hexdigest()[:16]
-    return f"verify_identity:{client_reference_id}:{digest}"
+def _rollback_client(credentials: StripeIdentityCredentials) -> StripeIdentityClient:
+    retries = max(credentials.max_network_retries, ROLLBACK_NETWORK_RETRIES)
+    return credentials.get_client(max_network_retries=retries)
 
 
-#: The rollback's own client retries. More than a task call's: the run failed, often
-#: because Stripe could not be reached, and a cancel that fails too leaves a session open
-#: with nobody waiting on it. Bounded: with the client's backoff (0.5 s doubling to 5 s,
-#: jittered) 8 retries wait at most about 27 s, plus 9 request timeouts.
-ROLLBACK_NETWORK_RETRIES = 8
+def _cancel(client: StripeIdentityClient, session_id: str) -> None:
+    # A session no longer cancelable (verified, already canceled) is not orphaned.
+    with contextlib.suppress(InvalidRequestError):
+        client.verification_sessions.cancel(
+            session_id, idempotency_key=rollback_cancel_key(session_id)
+        )
+
+
+def _report_left_open(what: str, exc: StripeIdentityError) -> None:
+    # Say which session is left open, so an operator (or the sweep) can close it.
+    get_run_logger().error(
+        "Could not cancel %s after the run failed (%s): cancel it by hand; the "
+        "retention sweep redacts it at the latest.",
+        what,
+        type(exc).__name__,
+    )
 
 
 def _cancel_created_session(txn: Transaction) -> None:
@@ -166,28 +185,79 @@ def _cancel_created_session(txn: Transaction) -> None:
     credentials = txn.get(_ROLLBACK_CREDENTIALS, None)
     if not session_id or not isinstance(credentials, StripeIdentityCredentials):
         return
-    retries = max(credentials.max_network_retries, ROLLBACK_NETWORK_RETRIES)
-    client = credentials.get_client(max_network_retries=retries)
     try:
-        # A session no longer cancelable (verified, already canceled) is not orphaned.
-        with client, contextlib.suppress(InvalidRequestError):
-            client.verification_sessions.cancel(
-                session_id, idempotency_key=f"verify_identity:rollback:{session_id}"
-            )
+        with _rollback_client(credentials) as client:
+            _cancel(client, session_id)
     except StripeIdentityError as exc:
-        # Say which session is left open, so an operator (or the sweep) can close it.
-        get_run_logger().error(
-            "Could not cancel %s after the run failed (%s): cancel it by hand; the "
-            "retention sweep redacts it at the latest.",
-            session_id,
-            type(exc).__name__,
-        )
+        _report_left_open(session_id, exc)
         raise
 
 
 # The create task of this flow, with the rollback hook (a copy: the public task stays as is).
 _create_or_roll_back = create_verification_session.with_options()
 _create_or_roll_back.on_rollback(_cancel_created_session)
+
+
+def _cancel_unanswered_create(
+    credentials: StripeIdentityCredentials, params: dict[str, Any], key: str
+) -> None:
+    """The create failed after all its retries, but Stripe may have made the session (a
+    lost answer, a 5xx after the write). The same key replays it, if it exists, and the
+    session is canceled; if none existed, the replay makes one that nobody ever sees,
+    canceled at once. Either way no session is left open."""
+    try:
+        with _rollback_client(credentials) as client:
+            session = client.verification_sessions.create(**params, idempotency_key=key)
+            _cancel(client, session.id)
+    except StripeIdentityError as exc:
+        _report_left_open(f"the session of creation key {key!r}", exc)
+
+
+def _record_for_rollback(
+    session: VerificationSession, credentials: StripeIdentityCredentials
+) -> None:
+    txn = get_transaction()
+    if txn is not None:
+        txn.set(_ROLLBACK_SESSION, session.id)
+        txn.set(_ROLLBACK_CREDENTIALS, credentials)
+
+
+def _create_session(
+    credentials: StripeIdentityCredentials, params: dict[str, Any], key: str
+) -> VerificationSession:
+    try:
+        session: VerificationSession = _create_or_roll_back(
+            credentials, **params, idempotency_key=key
+        )
+    except (APIConnectionError, APIError):  # the session may exist though no answer came
+        _cancel_unanswered_create(credentials, params, key)
+        raise
+    _record_for_rollback(session, credentials)
+    return session
+
+
+def _create_usable_session(
+    credentials: StripeIdentityCredentials, params: dict[str, Any], key: str
+) -> VerificationSession:
+    """Create the run's session, or take the one its key already made, and make sure the
+    person can use it.
+
+    Stripe replays a key's first answer for 24 h, even once that session is canceled (a
+    timeout, a failed run's rollback) or redacted: the person would be locked out. So the
+    replayed session is looked at now, and a dead one is replaced by a session whose key
+    names it (``<key>:after:<dead id>``). Every run with the same key walks the same
+    chain, so a retried or duplicated run still finds the one live session."""
+    session = _create_session(credentials, params, key)
+    for _ in range(MAX_REPLACED_SESSIONS):
+        current = retrieve_verification_session(credentials, session.id)
+        if current.status != "canceled" and current.redaction is None:
+            return current
+        get_run_logger().info("%s is %s: creating a new session.", current.id, current.status)
+        session = _create_session(credentials, params, replacement_key(key, current.id))
+    raise RuntimeError(
+        f"The last {MAX_REPLACED_SESSIONS} sessions of creation key {key!r} were all "
+        "canceled or redacted; change `client_reference_id` or the creation parameters."
+    )
 
 
 class _Watch:
@@ -333,7 +403,7 @@ def _schedule_redaction(deployment_name: str | None, session_id: str, when: date
         "Verify a person with Stripe Identity: create a session (or attach to one), wait "
         "for the person, fetch the report, and schedule the redaction of their data."
     ),
-    result_serializer=MaskingPickleSerializer(),
+    result_serializer=masking_json_serializer(),
     log_prints=False,
 )
 def verify_identity(
@@ -416,123 +486,194 @@ def verify_identity(
         poll_interval_seconds=poll_interval_seconds,
         max_poll_interval_seconds=max_poll_interval_seconds,
     )
+    run = _Run(credentials, timeout=timeout, retention=retention)
     hook = _load_hook(session_ready_hook)
-    logger = get_run_logger()
-    context = FlowRunContext.get()
-    flow_run_id = str(context.flow_run.id) if context and context.flow_run else None
-    started_at = _now()
-    deadline = time.monotonic() + timeout.total_seconds()
-    retention_until = started_at + timeout + retention
-
-    with transaction():
-        if session_id is None:
-            params = {"type": type, **creation}
-            key = _business_key(client_reference_id, params)
-            session = _create_or_roll_back(credentials, **params, idempotency_key=key)
-            txn = get_transaction()
-            if txn is not None:
-                txn.set(_ROLLBACK_SESSION, session.id)
-                txn.set(_ROLLBACK_CREDENTIALS, credentials)
-            emit_session_event(session, status="created", flow_run_id=flow_run_id)
-            logger.info("Created verification session %s.", session.id)
-        else:
-            session = retrieve_verification_session(credentials, session_id)
-            logger.info("Attached to verification session %s (%s).", session.id, session.status)
+    with transaction():  # a failure from here on cancels the session (the rollback hook)
+        session = _create_or_attach(run, session_id, {"type": type, **creation})
         if hook is not None and session.status == "requires_input":
             hook(session)
-
-        if session.status == "requires_input":
-            # Tell the webhook receiver who waits, and the sweep when to redact. Stripe
-            # allows updates only in requires_input: a person already past it keeps the
-            # sweep's created-based cutoff.
-            annotations = {RETENTION_METADATA_KEY: str(int(retention_until.timestamp()))}
-            if flow_run_id:
-                annotations[FLOW_RUN_METADATA_KEY] = flow_run_id
-            try:
-                session = update_verification_session(credentials, session.id, metadata=annotations)
-            except InvalidRequestError as exc:
-                logger.warning("Could not annotate %s: %s", session.id, exc.code or exc)
-        if wait == "webhook" and session.metadata.get(FLOW_RUN_METADATA_KEY) != flow_run_id:
-            # The receiver finds the run to resume in the session's metadata: without it,
-            # a webhook wait would last until the timeout.
-            logger.info("%s does not name this run: polling instead of webhooks.", session.id)
-            wait = "poll"
-
-        watch = _Watch(session, flow_run_id)
-
-        def poll(session: VerificationSession) -> tuple[VerificationSession, bool]:
-            return _wait_by_polling(
-                credentials,
-                session,
-                watch,
-                deadline=deadline,
-                poll_interval_seconds=poll_interval_seconds,
-                max_poll_interval_seconds=max_poll_interval_seconds,
-                stop_on_failure=stop_on_failure,
-            )
-
-        if wait == "webhook":
-            session, timed_out = _wait_by_webhook(
-                credentials,
-                session,
-                watch,
-                deadline=deadline,
-                pause_poll_seconds=pause_poll_seconds,
-                stop_on_failure=stop_on_failure,
-                fallback=poll,
-            )
-        else:
-            session, timed_out = poll(session)
-
-        canceled_by_flow = False
-        if timed_out and cancel_on_timeout and session.status == "requires_input":
+        session = _annotate(run, session)
+        session, timed_out = _wait(
+            run,
+            session,
+            wait=wait,
+            poll_interval_seconds=poll_interval_seconds,
+            max_poll_interval_seconds=max_poll_interval_seconds,
+            pause_poll_seconds=pause_poll_seconds,
+            stop_on_failure=stop_on_failure,
+        )
+        canceled_by_flow = timed_out and cancel_on_timeout and session.status == "requires_input"
+        if canceled_by_flow:
             session = cancel_verification_session(credentials, session.id)
-            watch.see(session)
-            canceled_by_flow = True
-            logger.info("The person did not finish in time: canceled %s.", session.id)
+            run.watch.see(session)
+            run.logger.info("The person did not finish in time: canceled %s.", session.id)
+        report, verified_outputs = _fetch_results(run, session, include_verified_outputs)
+    redaction_scheduled = _arrange_redaction(run, session, redaction_deployment)
+    return _finish(
+        run,
+        session,
+        report,
+        verified_outputs=verified_outputs,
+        timed_out=timed_out,
+        canceled_by_flow=canceled_by_flow,
+        redaction_scheduled=redaction_scheduled,
+    )
 
-        report_id = session.last_verification_report_id
-        report = retrieve_verification_report(credentials, report_id) if report_id else None
-        verified_outputs = None
-        if include_verified_outputs and session.status == "verified":
-            verified_outputs = retrieve_verification_session(
-                credentials, session.id, expand=["verified_outputs"]
-            ).verified_outputs
 
-    redaction_scheduled = False
-    if session.status in ("verified", "requires_input"):
-        try:
-            redaction_scheduled = _schedule_redaction(
-                redaction_deployment, session.id, retention_until
-            )
-        except Exception as exc:  # the sweep still honours retention_until
-            logger.warning("Could not schedule the redaction of %s: %s", session.id, exc)
+# --- the steps of verify_identity, in order ---------------------------------------------------
 
+
+class _Run:
+    """What every step of one `verify_identity` run shares."""
+
+    def __init__(
+        self, credentials: StripeIdentityCredentials, *, timeout: timedelta, retention: timedelta
+    ) -> None:
+        context = FlowRunContext.get()
+        self.credentials = credentials
+        self.flow_run_id = str(context.flow_run.id) if context and context.flow_run else None
+        self.logger = get_run_logger()
+        self.started_at = _now()
+        self.deadline = time.monotonic() + timeout.total_seconds()
+        self.retention_until = self.started_at + timeout + retention
+        self.watch: _Watch  # set by the first step, once the session is known
+
+
+def _create_or_attach(
+    run: _Run, session_id: str | None, params: dict[str, Any]
+) -> VerificationSession:
+    """Step 1: a usable session of this person's (created, replayed, or given)."""
+    if session_id is not None:
+        session = retrieve_verification_session(run.credentials, session_id)
+        run.logger.info("Attached to verification session %s (%s).", session.id, session.status)
+    else:
+        key = creation_key(params.get("client_reference_id"), run.flow_run_id, params)
+        session = _create_usable_session(run.credentials, params, key)
+        emit_session_event(session, status="created", flow_run_id=run.flow_run_id)
+        run.logger.info("Created verification session %s.", session.id)
+    run.watch = _Watch(session, run.flow_run_id)
+    return session
+
+
+def _annotate(run: _Run, session: VerificationSession) -> VerificationSession:
+    """Step 2: tell the webhook receiver who waits, and the sweep when to redact. Stripe
+    allows updates only in requires_input: a person already past it keeps the sweep's
+    created-based cutoff."""
+    if session.status != "requires_input":
+        return session
+    annotations = {RETENTION_METADATA_KEY: str(int(run.retention_until.timestamp()))}
+    if run.flow_run_id:
+        annotations[FLOW_RUN_METADATA_KEY] = run.flow_run_id
+    try:
+        return update_verification_session(run.credentials, session.id, metadata=annotations)
+    except InvalidRequestError as exc:
+        run.logger.warning("Could not annotate %s: %s", session.id, exc.code or exc)
+        return session
+
+
+def _wait(
+    run: _Run,
+    session: VerificationSession,
+    *,
+    wait: str,
+    poll_interval_seconds: float,
+    max_poll_interval_seconds: float,
+    pause_poll_seconds: int,
+    stop_on_failure: bool,
+) -> tuple[VerificationSession, bool]:
+    """Step 3: wait for the person until a final status or the deadline; True if timed out."""
+
+    def poll(session: VerificationSession) -> tuple[VerificationSession, bool]:
+        return _wait_by_polling(
+            run.credentials,
+            session,
+            run.watch,
+            deadline=run.deadline,
+            poll_interval_seconds=poll_interval_seconds,
+            max_poll_interval_seconds=max_poll_interval_seconds,
+            stop_on_failure=stop_on_failure,
+        )
+
+    if wait != "webhook":
+        return poll(session)
+    if session.metadata.get(FLOW_RUN_METADATA_KEY) != run.flow_run_id:
+        # The receiver finds the run to resume in the session's metadata: without it,
+        # a webhook wait would last until the timeout.
+        run.logger.info("%s does not name this run: polling instead of webhooks.", session.id)
+        return poll(session)
+    return _wait_by_webhook(
+        run.credentials,
+        session,
+        run.watch,
+        deadline=run.deadline,
+        pause_poll_seconds=pause_poll_seconds,
+        stop_on_failure=stop_on_failure,
+        fallback=poll,
+    )
+
+
+def _fetch_results(
+    run: _Run, session: VerificationSession, include_verified_outputs: bool
+) -> tuple[VerificationReport | None, VerifiedOutputs | None]:
+    """Step 4: the last report, and the verified data when asked for."""
+    report_id = session.last_verification_report_id
+    report = retrieve_verification_report(run.credentials, report_id) if report_id else None
+    verified_outputs = None
+    if include_verified_outputs and session.status == "verified":
+        verified_outputs = retrieve_verification_session(
+            run.credentials, session.id, expand=["verified_outputs"]
+        ).verified_outputs
+    return report, verified_outputs
+
+
+def _arrange_redaction(
+    run: _Run, session: VerificationSession, deployment_name: str | None
+) -> bool:
+    """Step 5: schedule the redaction at the end of the retention, when there is data."""
+    if session.status not in ("verified", "requires_input"):
+        return False
+    try:
+        return _schedule_redaction(deployment_name, session.id, run.retention_until)
+    except Exception as exc:  # the sweep still honours retention_until
+        run.logger.warning("Could not schedule the redaction of %s: %s", session.id, exc)
+        return False
+
+
+def _finish(
+    run: _Run,
+    session: VerificationSession,
+    report: VerificationReport | None,
+    *,
+    verified_outputs: VerifiedOutputs | None,
+    timed_out: bool,
+    canceled_by_flow: bool,
+    redaction_scheduled: bool,
+) -> VerificationOutcome:
+    """Step 6: what the verification came to."""
     finished_at = _now()
     outcome = VerificationOutcome(
         session_id=session.id,
         status=str(session.status),
         verified=session.status == "verified",
-        report_id=report_id,
+        report_id=report.id if report else None,
         checks=_checks(report) if report else {},
         last_error_code=session.last_error.code if session.last_error else None,
         last_error_reason=session.last_error.reason if session.last_error else None,
-        failed_attempts=watch.failed_attempts,
+        failed_attempts=run.watch.failed_attempts,
         timed_out=timed_out,
         canceled_by_flow=canceled_by_flow,
-        started_at=started_at,
+        started_at=run.started_at,
         finished_at=finished_at,
-        duration_seconds=(finished_at - started_at).total_seconds(),
-        retention_until=retention_until,
+        duration_seconds=(finished_at - run.started_at).total_seconds(),
+        retention_until=run.retention_until,
         redaction_scheduled=redaction_scheduled,
         verified_outputs=verified_outputs,
     )
-    logger.info(
+    attempts = len(outcome.failed_attempts)
+    run.logger.info(
         "Verification %s: %s%s.",
         session.id,
         outcome.status,
-        f" after {len(outcome.failed_attempts)} failed attempt(s)"
-        if outcome.failed_attempts
-        else "",
+        f" after {attempts} failed attempt(s)" if attempts else "",
     )
     return outcome

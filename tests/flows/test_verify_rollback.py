@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from prefect_stripe_identity import (
+    APIConnectionError,
     APIError,
     StripeIdentityClient,
     StripeIdentityCredentials,
@@ -68,3 +69,34 @@ def test_a_failed_annotate_cancels_the_session_though_the_cancel_meets_faults(
     assert session.status == "canceled"  # no session left open with nobody waiting on it
     faults = httpx.get(f"{emulator.url}/_emulator/stats").json()["faults_injected"]
     assert faults == 1 + CANCEL_FAULTS  # the update and the first cancels really failed
+
+
+def test_a_create_whose_answers_were_all_lost_is_found_and_canceled(
+    emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The create took effect but every answer was lost: the run never learnt the session's
+    id. The flow holds the creation key, replays it, and cancels what it finds."""
+    monkeypatch.setattr(
+        _verify, "_create_or_roll_back", _verify._create_or_roll_back.with_options(retries=0)
+    )
+    credentials = StripeIdentityCredentials(
+        api_key=KEY, api_base=emulator.url, max_network_retries=0
+    )
+    before = httpx.get(f"{emulator.url}/_emulator/stats").json()
+    httpx.post(
+        f"{emulator.url}/_emulator/faults", data={"kind": "lost_response", "count": 1}
+    ).raise_for_status()
+    with pytest.raises(APIConnectionError):
+        verify_identity(
+            credentials,
+            client_reference_id="rollback-2",
+            timeout=timedelta(seconds=30),
+            poll_interval_seconds=0.1,
+            redaction_deployment=None,
+        )
+    with StripeIdentityClient(KEY, api_base=emulator.url) as client:
+        (session,) = client.verification_sessions.list(client_reference_id="rollback-2").data
+    assert session.status == "canceled"
+    after = httpx.get(f"{emulator.url}/_emulator/stats").json()
+    assert after["sessions_created"] - before["sessions_created"] == 1
+    assert after["idempotent_replays"] > before["idempotent_replays"]  # found by its key

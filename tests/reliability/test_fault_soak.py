@@ -149,3 +149,105 @@ def test_fault_soak(
     # The soak really met every kind of fault, lost responses after creates included.
     assert set(figures["faults_by_kind"]) == set(FAULT_KINDS)
     assert figures["idempotent_replays"] > 0
+
+
+def _fast_task_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The flow's own tasks, with their retries but 50 ms between them (instead of 2, 10
+    and 30 s), so the short run meets task-level retries and failed runs within seconds."""
+    from prefect_stripe_identity.flows import _verify
+
+    for name in (
+        "_create_or_roll_back",
+        "retrieve_verification_session",
+        "update_verification_session",
+        "cancel_verification_session",
+        "retrieve_verification_report",
+    ):
+        task = getattr(_verify, name)
+        monkeypatch.setattr(_verify, name, task.with_options(retry_delay_seconds=0.05))
+
+
+@pytest.mark.parametrize(
+    ("runs", "fault_rate", "fault_kinds", "client_retries", "fast_task_retries"),
+    [
+        # Short: every kind of fault, few quick retries, so some runs fail and roll back.
+        pytest.param(4, 0.5, FAULT_KINDS, 0, True, id="short"),
+        # Full: what the review measured (60 % lost responses), default retries and delays.
+        pytest.param(
+            60, 0.6, ("lost_response",), 2, False, id="full", marks=pytest.mark.reliability
+        ),
+    ],
+)
+def test_verify_identity_under_faults_leaves_no_session_open(
+    start_emulator: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    runs: int,
+    fault_rate: float,
+    fault_kinds: tuple[str, ...],
+    client_retries: int,
+    fast_task_retries: bool,
+) -> None:
+    """Whole `verify_identity` runs under heavy faults (issue 11, item 13): a run either
+    finishes or fails, and a failed run cancels its session, a create whose answers were
+    all lost included. No session is left open with nobody waiting on it; no person gets
+    two live sessions."""
+    from concurrent.futures import ThreadPoolExecutor
+    from datetime import timedelta
+
+    from prefect_stripe_identity.flows import verify_identity
+
+    if fast_task_retries:
+        _fast_task_retries(monkeypatch)
+    emulator = start_emulator(
+        fault_rate=fault_rate,
+        fault_kinds=fault_kinds,
+        fault_seed=20261206,
+        latency_ms=5,
+        auto_outcome="verified",
+        auto_submit_seconds=0.5,
+        processing_seconds=0,
+        tick_seconds=0.05,
+    )
+    credentials = StripeIdentityCredentials(
+        api_key=KEY, api_base=emulator.url, max_network_retries=client_retries
+    )
+
+    def run(i: int) -> Any:
+        return verify_identity(
+            credentials,
+            client_reference_id=f"flow-soak-{i}",
+            timeout=timedelta(seconds=120),
+            poll_interval_seconds=0.2,
+            max_poll_interval_seconds=0.5,
+            redaction_deployment=None,
+            return_state=True,
+        )
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        states = list(pool.map(run, range(runs)))
+    wall = time.monotonic() - started
+    figures = stats(emulator)
+    records = sessions(emulator)
+    left_open = [r["id"] for r in records if r["status"] == "requires_input"]
+    live = Counter(r["client_reference_id"] for r in records if r["status"] != "canceled")
+    failed = [s for s in states if not s.is_completed()]
+    summary(
+        f"verify_identity fault soak ({runs} runs; fault rate {fault_rate}, "
+        f"kinds {','.join(fault_kinds)}, client retries {client_retries})",
+        {
+            "runs completed": runs - len(failed),
+            "runs failed (rolled back)": len(failed),
+            "sessions created": figures["sessions_created"],
+            "sessions left open (orphans)": len(left_open),
+            "faults injected": figures["faults_injected"],
+            "idempotent replays": figures["idempotent_replays"],
+            "wall time": f"{wall:.1f} s",
+        },
+    )
+    assert left_open == []
+    assert max(live.values(), default=0) <= 1  # never two live sessions for one person
+    for state in states:
+        if state.is_completed():
+            assert state.result().status == "verified"
+    assert figures["faults_injected"] > 0

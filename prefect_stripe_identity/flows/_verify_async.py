@@ -1,0 +1,452 @@
+"""`averify_identity`: the async twin of `verify_identity`, step for step (see `_verify`).
+
+Each async step mirrors its sync twin line for line; what does not wait on Stripe (the
+checks, the keys, the run's shared state, the outcome, the rollback hook) is shared."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import math
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from prefect import flow, get_run_logger
+from prefect.deployments import arun_deployment
+from prefect.exceptions import FlowPauseTimeout, ObjectNotFound
+from prefect.flow_runs import apause_flow_run
+from prefect.transactions import transaction
+
+from prefect_stripe_identity._client import AsyncStripeIdentityClient
+from prefect_stripe_identity._exceptions import (
+    APIConnectionError,
+    APIError,
+    InvalidRequestError,
+    StripeIdentityError,
+)
+from prefect_stripe_identity._policy import (
+    MAX_REPLACED_SESSIONS,
+    ROLLBACK_NETWORK_RETRIES,
+    creation_key,
+    replacement_key,
+    rollback_cancel_key,
+)
+from prefect_stripe_identity.credentials import StripeIdentityCredentials
+from prefect_stripe_identity.events import emit_session_event
+from prefect_stripe_identity.flows._inputs import (
+    FLOW_RUN_METADATA_KEY,
+    RETENTION_METADATA_KEY,
+    VerificationSessionUpdate,
+)
+from prefect_stripe_identity.flows._parameters import ProvidedDetailsInput, refuse_inline
+from prefect_stripe_identity.flows._verify import (
+    DEFAULT_REDACTION_DEPLOYMENT,
+    FINAL_STATUSES,
+    VerificationOutcome,
+    _cancel_created_session,
+    _check_parameters,
+    _finish,
+    _load_hook,
+    _record_for_rollback,
+    _report_left_open,
+    _Run,
+    _Watch,
+)
+from prefect_stripe_identity.models import (
+    SessionOptionsParams,
+    VerificationReport,
+    VerificationSession,
+    VerifiedOutputs,
+)
+from prefect_stripe_identity.serializers import masking_json_serializer
+from prefect_stripe_identity.tasks import (
+    acancel_verification_session,
+    acreate_verification_session,
+    aretrieve_verification_report,
+    aretrieve_verification_session,
+    aupdate_verification_session,
+)
+
+__all__ = ["averify_identity"]
+
+# The async create task of this flow, with the same rollback hook as the sync flow's.
+_acreate_or_roll_back = acreate_verification_session.with_options()
+_acreate_or_roll_back.on_rollback(_cancel_created_session)
+
+
+async def _acancel(client: AsyncStripeIdentityClient, session_id: str) -> None:
+    # A session no longer cancelable (verified, already canceled) is not orphaned.
+    with contextlib.suppress(InvalidRequestError):
+        await client.verification_sessions.cancel(
+            session_id, idempotency_key=rollback_cancel_key(session_id)
+        )
+
+
+async def _acancel_unanswered_create(
+    credentials: StripeIdentityCredentials, params: dict[str, Any], key: str
+) -> None:
+    """See `_verify._cancel_unanswered_create`."""
+    retries = max(credentials.max_network_retries, ROLLBACK_NETWORK_RETRIES)
+    try:
+        async with credentials.get_async_client(max_network_retries=retries) as client:
+            session = await client.verification_sessions.create(**params, idempotency_key=key)
+            await _acancel(client, session.id)
+    except StripeIdentityError as exc:
+        _report_left_open(f"the session of creation key {key!r}", exc)
+
+
+async def _acreate_session(
+    credentials: StripeIdentityCredentials, params: dict[str, Any], key: str
+) -> VerificationSession:
+    try:
+        session: VerificationSession = await _acreate_or_roll_back(
+            credentials, **params, idempotency_key=key
+        )
+    except (APIConnectionError, APIError):  # the session may exist though no answer came
+        await _acancel_unanswered_create(credentials, params, key)
+        raise
+    _record_for_rollback(session, credentials)
+    return session
+
+
+async def _acreate_usable_session(
+    credentials: StripeIdentityCredentials, params: dict[str, Any], key: str
+) -> VerificationSession:
+    """See `_verify._create_usable_session`."""
+    session = await _acreate_session(credentials, params, key)
+    for _ in range(MAX_REPLACED_SESSIONS):
+        current = await aretrieve_verification_session(credentials, session.id)
+        if current.status != "canceled" and current.redaction is None:
+            return current
+        get_run_logger().info("%s is %s: creating a new session.", current.id, current.status)
+        session = await _acreate_session(credentials, params, replacement_key(key, current.id))
+    raise RuntimeError(
+        f"The last {MAX_REPLACED_SESSIONS} sessions of creation key {key!r} were all "
+        "canceled or redacted; change `client_reference_id` or the creation parameters."
+    )
+
+
+async def _await_by_polling(
+    credentials: StripeIdentityCredentials,
+    session: VerificationSession,
+    watch: _Watch,
+    *,
+    deadline: float,
+    poll_interval_seconds: float,
+    max_poll_interval_seconds: float,
+    stop_on_failure: bool,
+) -> tuple[VerificationSession, bool]:
+    interval = poll_interval_seconds
+    while str(session.status) not in FINAL_STATUSES:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return session, True
+        await asyncio.sleep(min(interval, remaining))
+        previous = session.status
+        session = await aretrieve_verification_session(credentials, session.id)
+        if watch.see(session) and stop_on_failure:
+            break
+        # Back off while nothing happens; look again soon once something does.
+        interval = (
+            poll_interval_seconds
+            if session.status != previous
+            else min(interval * 2, max_poll_interval_seconds)
+        )
+    return session, False
+
+
+async def _await_by_webhook(
+    credentials: StripeIdentityCredentials,
+    session: VerificationSession,
+    watch: _Watch,
+    *,
+    deadline: float,
+    pause_poll_seconds: int,
+    stop_on_failure: bool,
+    fallback: Callable[[VerificationSession], Awaitable[tuple[VerificationSession, bool]]],
+) -> tuple[VerificationSession, bool]:
+    newest_event = 0
+    pauses = 0
+    while str(session.status) not in FINAL_STATUSES:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return session, True
+        pauses += 1
+        try:
+            update = await apause_flow_run(
+                wait_for_input=VerificationSessionUpdate,
+                timeout=max(1, math.ceil(remaining)),
+                poll_interval=pause_poll_seconds,
+                key=f"stripe-identity-wait-{pauses}",
+            )
+        except FlowPauseTimeout:
+            # A lost webhook never loses a verification: look once before giving up.
+            get_run_logger().info("No webhook came in time: checking the session once.")
+            session = await aretrieve_verification_session(credentials, session.id)
+            watch.see(session)
+            return session, str(session.status) not in FINAL_STATUSES
+        except RuntimeError as exc:  # the run cannot pause (e.g. the server refused it)
+            get_run_logger().warning("Cannot wait by webhook (%s): polling instead.", exc)
+            return await fallback(session)
+        if update.session_id != session.id or (update.event_created or 0) < newest_event:
+            continue  # an older event never moves the flow backwards
+        newest_event = update.event_created or newest_event
+        if update.status in FINAL_STATUSES or update.last_error_code:
+            session = await aretrieve_verification_session(credentials, session.id)
+            if watch.see(session) and stop_on_failure:
+                break
+    return session, False
+
+
+async def _aschedule_redaction(
+    deployment_name: str | None, session_id: str, when: datetime
+) -> bool:
+    if not deployment_name:
+        return False
+    logger = get_run_logger()
+    try:
+        await arun_deployment(
+            name=deployment_name,
+            parameters={"session_id": session_id},
+            scheduled_time=when,
+            timeout=0,
+            as_subflow=False,
+        )
+    except ObjectNotFound:
+        logger.info(
+            "No deployment %r: the retention sweep will redact %s after %s.",
+            deployment_name,
+            session_id,
+            when.isoformat(),
+        )
+        return False
+    logger.info("Redaction of %s scheduled for %s.", session_id, when.isoformat())
+    return True
+
+
+@flow(
+    name="averify-identity",
+    description=(
+        "Verify a person with Stripe Identity (async): create a session (or attach to one), "
+        "wait for the person, fetch the report, and schedule the redaction of their data."
+    ),
+    result_serializer=masking_json_serializer(),
+    log_prints=False,
+)
+async def averify_identity(
+    credentials: Annotated[StripeIdentityCredentials, refuse_inline("api_key")],
+    type: Literal["document", "id_number"] = "document",
+    client_reference_id: str | None = None,
+    metadata: dict[str, str] | None = None,
+    options: SessionOptionsParams | None = None,
+    provided_details: Annotated[
+        ProvidedDetailsInput | None, refuse_inline("email", "phone")
+    ] = None,
+    return_url: str | None = None,
+    related_customer: str | None = None,
+    session_id: str | None = None,
+    wait: Literal["poll", "webhook"] = "poll",
+    timeout: timedelta = timedelta(hours=24),
+    retention_days: float | timedelta = 30.0,
+    cancel_on_timeout: bool = True,
+    stop_on_failure: bool = False,
+    include_verified_outputs: bool = False,
+    session_ready_hook: str | None = None,
+    redaction_deployment: str | None = DEFAULT_REDACTION_DEPLOYMENT,
+    poll_interval_seconds: float = 5.0,
+    max_poll_interval_seconds: float = 60.0,
+    pause_poll_seconds: int = 10,
+) -> VerificationOutcome:
+    """Verify one person end to end: the async twin of `verify_identity`, same steps.
+
+    Args:
+        credentials: The Stripe Identity credentials block.
+        type: The verification check: "document" or "id_number".
+        client_reference_id: Your reference for the person; it also makes the creation
+            idempotent, so a flow started twice for one person makes one session.
+        metadata: Key-value pairs stored on the session.
+        options: Options of the document check (allowed types, selfie, live capture).
+        provided_details: The person's email and phone, if known: a saved
+            `ProvidedDetailsInput` block (a deployment run takes only a reference to one,
+            so Prefect never stores the values with the run), or an unsaved one from Python.
+        return_url: Where the person goes after Stripe's hosted flow.
+        related_customer: A Stripe customer id.
+        session_id: Attach to a session created elsewhere (e.g. by your web app) instead
+            of creating one; leave the creation parameters empty then.
+        wait: "poll" retrieves the session with growing intervals; "webhook" pauses the
+            flow run until the webhook receiver resumes it (no Stripe call while waiting).
+        timeout: How long the person has to finish.
+        retention_days: How long the person's data is kept after the verification
+            window, in days (or a duration), before it is redacted.
+        cancel_on_timeout: Cancel the session when the person has not finished in time.
+        stop_on_failure: Stop at the first failed attempt instead of letting the person
+            try again until the timeout.
+        include_verified_outputs: Put the person's verified data in the outcome (it is
+            masked in persisted results and never logged).
+        session_ready_hook: "module:function" called with the new session; the only
+            place its `url` and `client_secret` go (e.g. to email the link).
+        redaction_deployment: The per-session redaction deployment to schedule at the end
+            of the retention; empty to rely on the retention sweep alone.
+        poll_interval_seconds: First interval between two looks at the session.
+        max_poll_interval_seconds: Longest interval between two looks.
+        pause_poll_seconds: How often a paused run checks whether it was resumed.
+
+    Returns:
+        The outcome: status, report checks and error codes, timings, retention.
+    """
+    retention = (
+        retention_days if isinstance(retention_days, timedelta) else timedelta(days=retention_days)
+    )
+    creation: dict[str, Any] = {
+        "client_reference_id": client_reference_id,
+        "metadata": metadata,
+        "options": options,
+        "provided_details": provided_details.to_params() if provided_details else None,
+        "return_url": return_url,
+        "related_customer": related_customer,
+    }
+    _check_parameters(
+        session_id=session_id,
+        creation=creation,
+        timeout=timeout,
+        retention=retention,
+        poll_interval_seconds=poll_interval_seconds,
+        max_poll_interval_seconds=max_poll_interval_seconds,
+    )
+    run = _Run(credentials, timeout=timeout, retention=retention)
+    hook = _load_hook(session_ready_hook)
+    with transaction():  # a failure from here on cancels the session (the rollback hook)
+        session = await _acreate_or_attach(run, session_id, {"type": type, **creation})
+        if hook is not None and session.status == "requires_input":
+            outcome = hook(session)
+            if inspect.isawaitable(outcome):
+                await outcome
+        session = await _aannotate(run, session)
+        session, timed_out = await _await(
+            run,
+            session,
+            wait=wait,
+            poll_interval_seconds=poll_interval_seconds,
+            max_poll_interval_seconds=max_poll_interval_seconds,
+            pause_poll_seconds=pause_poll_seconds,
+            stop_on_failure=stop_on_failure,
+        )
+        canceled_by_flow = timed_out and cancel_on_timeout and session.status == "requires_input"
+        if canceled_by_flow:
+            session = await acancel_verification_session(credentials, session.id)
+            run.watch.see(session)
+            run.logger.info("The person did not finish in time: canceled %s.", session.id)
+        report, verified_outputs = await _afetch_results(run, session, include_verified_outputs)
+    redaction_scheduled = await _aarrange_redaction(run, session, redaction_deployment)
+    return _finish(
+        run,
+        session,
+        report,
+        verified_outputs=verified_outputs,
+        timed_out=timed_out,
+        canceled_by_flow=canceled_by_flow,
+        redaction_scheduled=redaction_scheduled,
+    )
+
+
+# --- the steps of averify_identity, in order (twins of `_verify`'s) ----------------------------
+
+
+async def _acreate_or_attach(
+    run: _Run, session_id: str | None, params: dict[str, Any]
+) -> VerificationSession:
+    """Step 1: a usable session of this person's (created, replayed, or given)."""
+    if session_id is not None:
+        session = await aretrieve_verification_session(run.credentials, session_id)
+        run.logger.info("Attached to verification session %s (%s).", session.id, session.status)
+    else:
+        key = creation_key(params.get("client_reference_id"), run.flow_run_id, params)
+        session = await _acreate_usable_session(run.credentials, params, key)
+        emit_session_event(session, status="created", flow_run_id=run.flow_run_id)
+        run.logger.info("Created verification session %s.", session.id)
+    run.watch = _Watch(session, run.flow_run_id)
+    return session
+
+
+async def _aannotate(run: _Run, session: VerificationSession) -> VerificationSession:
+    """Step 2: see `_verify._annotate`."""
+    if session.status != "requires_input":
+        return session
+    annotations = {RETENTION_METADATA_KEY: str(int(run.retention_until.timestamp()))}
+    if run.flow_run_id:
+        annotations[FLOW_RUN_METADATA_KEY] = run.flow_run_id
+    try:
+        return await aupdate_verification_session(run.credentials, session.id, metadata=annotations)
+    except InvalidRequestError as exc:
+        run.logger.warning("Could not annotate %s: %s", session.id, exc.code or exc)
+        return session
+
+
+async def _await(
+    run: _Run,
+    session: VerificationSession,
+    *,
+    wait: str,
+    poll_interval_seconds: float,
+    max_poll_interval_seconds: float,
+    pause_poll_seconds: int,
+    stop_on_failure: bool,
+) -> tuple[VerificationSession, bool]:
+    """Step 3: wait for the person until a final status or the deadline; True if timed out."""
+
+    async def poll(session: VerificationSession) -> tuple[VerificationSession, bool]:
+        return await _await_by_polling(
+            run.credentials,
+            session,
+            run.watch,
+            deadline=run.deadline,
+            poll_interval_seconds=poll_interval_seconds,
+            max_poll_interval_seconds=max_poll_interval_seconds,
+            stop_on_failure=stop_on_failure,
+        )
+
+    if wait != "webhook":
+        return await poll(session)
+    if session.metadata.get(FLOW_RUN_METADATA_KEY) != run.flow_run_id:
+        run.logger.info("%s does not name this run: polling instead of webhooks.", session.id)
+        return await poll(session)
+    return await _await_by_webhook(
+        run.credentials,
+        session,
+        run.watch,
+        deadline=run.deadline,
+        pause_poll_seconds=pause_poll_seconds,
+        stop_on_failure=stop_on_failure,
+        fallback=poll,
+    )
+
+
+async def _afetch_results(
+    run: _Run, session: VerificationSession, include_verified_outputs: bool
+) -> tuple[VerificationReport | None, VerifiedOutputs | None]:
+    """Step 4: the last report, and the verified data when asked for."""
+    report_id = session.last_verification_report_id
+    report = await aretrieve_verification_report(run.credentials, report_id) if report_id else None
+    verified_outputs = None
+    if include_verified_outputs and session.status == "verified":
+        expanded = await aretrieve_verification_session(
+            run.credentials, session.id, expand=["verified_outputs"]
+        )
+        verified_outputs = expanded.verified_outputs
+    return report, verified_outputs
+
+
+async def _aarrange_redaction(
+    run: _Run, session: VerificationSession, deployment_name: str | None
+) -> bool:
+    """Step 5: schedule the redaction at the end of the retention, when there is data."""
+    if session.status not in ("verified", "requires_input"):
+        return False
+    try:
+        return await _aschedule_redaction(deployment_name, session.id, run.retention_until)
+    except Exception as exc:  # the sweep still honours retention_until
+        run.logger.warning("Could not schedule the redaction of %s: %s", session.id, exc)
+        return False
