@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from prefect_stripe_identity.flows import (
         ProvidedDetailsInput,
         VerificationOutcome,
+        averify_identity,
         redact_expired_verification_sessions,
         redact_verification_session_flow,
         verify_identity,
@@ -91,6 +92,7 @@ __all__ = [
     "aretrieve_verification_report",
     "aretrieve_verification_session",
     "aupdate_verification_session",
+    "averify_identity",
     "cancel_verification_session",
     "create_verification_session",
     "install_secrets_filter",
@@ -127,6 +129,7 @@ _PREFECT_EXPORTS = {
     "prefect_stripe_identity.flows": (
         "ProvidedDetailsInput",
         "VerificationOutcome",
+        "averify_identity",
         "redact_expired_verification_sessions",
         "redact_verification_session_flow",
         "verify_identity",

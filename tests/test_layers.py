@@ -70,6 +70,7 @@ MODULE_LAYERS = {
     "_secrets": "client",
     "_logging": "client",
     "_version": "client",
+    "_policy": "client",  # retries and idempotency keys: no Prefect, used by every layer
     "credentials": "credentials",
     "tasks": "tasks",
     "_task_support": "tasks",
