@@ -111,6 +111,18 @@ def fresh_header() -> str:
         (f"t={int(time.time()) - 3600},v1={'ab' * 32}", "timestamp too old"),
         (f"t={int(time.time()) + 3600},v1={'ab' * 32}", "timestamp in the future"),
     ],
+    # Stable ids (no clock in them): parallel workers must collect the same tests.
+    ids=[
+        "none",
+        "empty",
+        "no-timestamp",
+        "bad-timestamp",
+        "huge-timestamp",
+        "no-v1",
+        "v1-not-hex",
+        "too-old",
+        "in-the-future",
+    ],
 )
 async def test_a_bad_signature_header_is_refused_without_reading_the_body(
     forwarder: FakeForwarder, header: str | None, reason: str
@@ -214,7 +226,11 @@ def test_limits_are_checked(kwargs: dict[str, Any], message: str) -> None:
 # --- created is checked before anything is recorded ---------------------------------------
 
 
-@pytest.mark.parametrize("created", [10**20, -1, 0, int(time.time()) + 86_400 * 365])
+@pytest.mark.parametrize(
+    "created",
+    [10**20, -1, 0, int(time.time()) + 86_400 * 365],
+    ids=["1e20", "negative", "zero", "next-year"],
+)
 async def test_an_out_of_range_created_is_refused_and_records_nothing(
     forwarder: FakeForwarder, created: int
 ) -> None:
