@@ -24,8 +24,12 @@ lint: install
 typecheck: install
 	$(BIN)/mypy --strict prefect_stripe_identity
 
+# Four workers on two cores: most tests wait on servers, sleeps and subprocesses. Each
+# worker is a test session of its own (its own Prefect home and, when needed, server).
+PYTEST_WORKERS ?= 4
+
 unit: install
-	$(BIN)/python -m pytest -q -m "not reliability"
+	$(BIN)/python -m pytest -q -m "not reliability" -n $(PYTEST_WORKERS)
 
 # The documentation site, built strictly: a broken link or reference fails the build.
 docs: install
