@@ -91,6 +91,13 @@ def _add_emulator(subparsers: argparse._SubParsersAction[_Parser]) -> None:
         metavar="S",
         help="how long redaction stays processing; 0 = at once (default 3)",
     )
+    _add_emulator_conditions(parser)
+    parser.set_defaults(command=_run_emulator)
+
+
+def _add_emulator_conditions(parser: argparse.ArgumentParser) -> None:
+    """The emulator's options that shape its conditions: limits, faults, latency,
+    webhooks, state and links."""
     parser.add_argument(
         "--rate-limit",
         type=_positive_float,
@@ -133,7 +140,6 @@ def _add_emulator(subparsers: argparse._SubParsersAction[_Parser]) -> None:
         metavar="URL",
         help="base URL for hosted-page links (default: the URL a request came in on)",
     )
-    parser.set_defaults(command=_run_emulator)
 
 
 def _run_emulator(args: argparse.Namespace) -> int:

@@ -19,7 +19,7 @@ from starlette.routing import Route
 from prefect_stripe_identity._logging import get_logger, install_secrets_filter
 from prefect_stripe_identity.webhooks._dedupe import DedupeStore
 from prefect_stripe_identity.webhooks._forwarder import Forwarder
-from prefect_stripe_identity.webhooks._processor import WebhookProcessor
+from prefect_stripe_identity.webhooks._processor import ProcessResult, WebhookProcessor
 from prefect_stripe_identity.webhooks._signature import (
     DEFAULT_TOLERANCE,
     SignatureVerificationError,
@@ -193,71 +193,105 @@ def create_webhook_app(
     if processor is not None and (forwarder is not None or dedupe is not None):
         raise ValueError("pass either processor, or forwarder/dedupe, not both")
     handler = processor or WebhookProcessor(forwarder, dedupe)
-    budget = _BodyBudget(max_buffered_bytes)
     install_secrets_filter()  # the receiver holds webhook secrets and logs through Prefect
-
-    def refuse(status: int, error: str) -> Response:
-        return JSONResponse({"error": error}, status_code=status, headers=_CLOSE)
-
-    async def receive(request: Request) -> Response:
-        header = request.headers.get("stripe-signature")
-        try:
-            check_signature_header(header, tolerance)
-        except SignatureVerificationError as exc:
-            # The reason only: never the header nor a secret. The body is never read.
-            logger.warning("Webhook rejected: %s", exc.reason)
-            return refuse(400, exc.reason)
-        declared = _declared_length(request)
-        if declared is not None and declared > max_body_bytes:
-            logger.warning("Webhook rejected: body larger than %d bytes", max_body_bytes)
-            return refuse(413, "body too large")
-        large = declared is None or declared > _SMALL_BODY
-        reservation = _Reservation(budget, large=large)
-        try:
-            try:
-                if declared is not None:
-                    reservation.take(declared)
-                payload = await asyncio.wait_for(
-                    _read_body(request, max_body_bytes, reservation, declared is not None),
-                    body_timeout,
-                )
-            except _OverBudget:
-                logger.warning("Webhook deferred: too many bodies being received at once")
-                return refuse(503, "too many deliveries being received; retry later")
-            except _BodyTooLarge:
-                logger.warning("Webhook rejected: body larger than %d bytes", max_body_bytes)
-                return refuse(413, "body too large")
-            except asyncio.TimeoutError:
-                logger.warning("Webhook rejected: body not received within %g s", body_timeout)
-                return refuse(408, "body not received in time")
-            except ClientDisconnect:
-                return refuse(400, "client disconnected")  # nobody reads this answer
-            try:
-                event = construct_event(payload, header, keys, tolerance)
-            except SignatureVerificationError as exc:
-                # The reason only: never the body, the header nor a secret.
-                logger.warning("Webhook rejected: %s", exc.reason)
-                return JSONResponse({"error": exc.reason}, status_code=400)
-            result = await handler.process(event)
-        finally:
-            reservation.give_back()
-        body: dict[str, str] = {"outcome": result.outcome}
-        if result.detail:
-            body["detail"] = result.detail
-        if result.resume is not None:
-            body["resume"] = result.resume.value
-        if not result.ok:
-            body["error"] = result.detail or result.outcome
-        return JSONResponse(body, status_code=result.status_code)
+    receiver = _Receiver(
+        keys, handler, _BodyBudget(max_buffered_bytes), max_body_bytes, tolerance, body_timeout
+    )
 
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
     app = Starlette(
         routes=[
-            Route(WEBHOOK_PATH, receive, methods=["POST"]),
+            Route(WEBHOOK_PATH, receiver.receive, methods=["POST"]),
             Route("/health", health, methods=["GET"]),
         ]
     )
     app.state.processor = handler
     return app
+
+
+def _refuse(status: int, error: str) -> Response:
+    return JSONResponse({"error": error}, status_code=status, headers=_CLOSE)
+
+
+class _Receiver:
+    """``POST /webhooks/stripe``: the checks in order of cost, then the processor."""
+
+    def __init__(
+        self,
+        keys: list[str],
+        handler: WebhookProcessor,
+        budget: _BodyBudget,
+        max_body_bytes: int,
+        tolerance: int,
+        body_timeout: float,
+    ) -> None:
+        self.keys, self.handler, self.budget = keys, handler, budget
+        self.max_body_bytes, self.tolerance, self.body_timeout = (
+            max_body_bytes,
+            tolerance,
+            body_timeout,
+        )
+
+    async def receive(self, request: Request) -> Response:
+        header = request.headers.get("stripe-signature")
+        try:
+            check_signature_header(header, self.tolerance)
+        except SignatureVerificationError as exc:
+            # The reason only: never the header nor a secret. The body is never read.
+            logger.warning("Webhook rejected: %s", exc.reason)
+            return _refuse(400, exc.reason)
+        declared = _declared_length(request)
+        if declared is not None and declared > self.max_body_bytes:
+            logger.warning("Webhook rejected: body larger than %d bytes", self.max_body_bytes)
+            return _refuse(413, "body too large")
+        reservation = _Reservation(self.budget, large=declared is None or declared > _SMALL_BODY)
+        try:
+            payload = await self._read(request, declared, reservation)
+            if isinstance(payload, Response):
+                return payload
+            try:
+                event = construct_event(payload, header, self.keys, self.tolerance)
+            except SignatureVerificationError as exc:
+                # The reason only: never the body, the header nor a secret.
+                logger.warning("Webhook rejected: %s", exc.reason)
+                return JSONResponse({"error": exc.reason}, status_code=400)
+            result = await self.handler.process(event)
+        finally:
+            reservation.give_back()
+        return _answer(result)
+
+    async def _read(
+        self, request: Request, declared: int | None, reservation: _Reservation
+    ) -> bytes | Response:
+        """The body, within its budget, size and deadline; or the refusal to send."""
+        try:
+            if declared is not None:
+                reservation.take(declared)
+            return await asyncio.wait_for(
+                _read_body(request, self.max_body_bytes, reservation, declared is not None),
+                self.body_timeout,
+            )
+        except _OverBudget:
+            logger.warning("Webhook deferred: too many bodies being received at once")
+            return _refuse(503, "too many deliveries being received; retry later")
+        except _BodyTooLarge:
+            logger.warning("Webhook rejected: body larger than %d bytes", self.max_body_bytes)
+            return _refuse(413, "body too large")
+        except asyncio.TimeoutError:
+            logger.warning("Webhook rejected: body not received within %g s", self.body_timeout)
+            return _refuse(408, "body not received in time")
+        except ClientDisconnect:
+            return _refuse(400, "client disconnected")  # nobody reads this answer
+
+
+def _answer(result: ProcessResult) -> Response:
+    body: dict[str, str] = {"outcome": result.outcome}
+    if result.detail:
+        body["detail"] = result.detail
+    if result.resume is not None:
+        body["resume"] = result.resume.value
+    if not result.ok:
+        body["error"] = result.detail or result.outcome
+    return JSONResponse(body, status_code=result.status_code)

@@ -176,6 +176,39 @@ class WebhookProcessor:
         finally:
             self._in_flight.discard(event.id)
 
+    async def _resume(
+        self, event: StripeEvent, session: VerificationSession, status: str, flow_run_id: UUID
+    ) -> ResumeOutcome:
+        """Hand the event to the flow run waiting on the session, and say how that went."""
+        update = VerificationSessionUpdate(
+            session_id=session.id,
+            status=status,
+            stripe_event_id=event.id,
+            event_created=event.created,
+            last_error_code=session.last_error.code if session.last_error else None,
+            report_id=session.last_verification_report_id,
+        )
+        resume = await self.forwarder.resume(flow_run_id, update.model_dump(mode="json"))
+        if resume == ResumeOutcome.BUSY:
+            logger.info(
+                "Event %s: flow run %s is not paused yet; asking Stripe to redeliver",
+                event.id,
+                flow_run_id,
+            )
+        elif resume == ResumeOutcome.RESUMED:
+            self._resumed.put(event.id, True)
+        elif resume == ResumeOutcome.NOT_WAITING:
+            logger.info(
+                "Event %s: flow run %s is not waiting for webhooks; recorded, not resumed",
+                event.id,
+                flow_run_id,
+            )
+        else:
+            logger.info(
+                "Event %s: flow run %s not resumed (%s)", event.id, flow_run_id, resume.value
+            )
+        return resume
+
     async def _process_session_event(
         self, event: StripeEvent, session: VerificationSession
     ) -> ProcessResult:
@@ -195,37 +228,9 @@ class WebhookProcessor:
                 and status not in _NO_RESUME_STATUSES
                 and self._resumed.get(event.id) is None
             ):
-                update = VerificationSessionUpdate(
-                    session_id=session.id,
-                    status=status,
-                    stripe_event_id=event.id,
-                    event_created=event.created,
-                    last_error_code=session.last_error.code if session.last_error else None,
-                    report_id=session.last_verification_report_id,
-                )
-                resume = await self.forwarder.resume(flow_run_id, update.model_dump(mode="json"))
+                resume = await self._resume(event, session, status, flow_run_id)
                 if resume == ResumeOutcome.BUSY:
-                    logger.info(
-                        "Event %s: flow run %s is not paused yet; asking Stripe to redeliver",
-                        event.id,
-                        flow_run_id,
-                    )
                     return ProcessResult(503, "retry_later", "flow run is busy", resume)
-                if resume == ResumeOutcome.RESUMED:
-                    self._resumed.put(event.id, True)
-                elif resume == ResumeOutcome.NOT_WAITING:
-                    logger.info(
-                        "Event %s: flow run %s is not waiting for webhooks; recorded, not resumed",
-                        event.id,
-                        flow_run_id,
-                    )
-                else:
-                    logger.info(
-                        "Event %s: flow run %s not resumed (%s)",
-                        event.id,
-                        flow_run_id,
-                        resume.value,
-                    )
             if not backwards:
                 # Recorded as soon as the flow has it, so a late event arriving while
                 # this one is redelivered is still recognised as late.
