@@ -221,6 +221,36 @@ def _on_legal_hold(metadata: dict[str, str], key: str | None) -> bool:
     return bool(key) and metadata.get(key or "", "").strip().lower() in TRUTHY_VALUES
 
 
+def reason_to_keep(
+    session: VerificationSession,
+    *,
+    statuses: frozenset[str] | set[str],
+    legal_hold_metadata_key: str | None,
+    cutoff: int | None = None,
+    now: float | None = None,
+) -> str | None:
+    """The one retention rule: why ``session`` must not be redacted now, or ``None``.
+
+    Used by the sweep (with its ``cutoff`` and ``now``), by its second look at a session
+    whose redaction was refused, and by the single-session flow (no due check: it runs
+    when the retention ends). The reasons: ``already_redacted``, ``not_due``,
+    ``invalid_retention_until``, ``legal_hold``, ``status_<status>``.
+    """
+    if session.redaction is not None:
+        return "already_redacted"
+    if cutoff is not None and session.created >= cutoff:
+        due = _retention_until(session.metadata)
+        if due is False:
+            return "invalid_retention_until"
+        if due is None or (now is not None and due > now):
+            return "not_due"
+    if _on_legal_hold(session.metadata, legal_hold_metadata_key):
+        return "legal_hold"
+    if str(session.status) not in statuses:
+        return f"status_{session.status}"
+    return None
+
+
 def classify_session(
     session: VerificationSession,
     *,
@@ -236,21 +266,15 @@ def classify_session(
     its status is in ``statuses``, its redaction was not requested yet, and it is not on
     legal hold. The reasons: ``already_redacted``, ``not_due``, ``invalid_retention_until``
     (a newer session whose ``retention_until`` is not a number: it falls due by age),
-    ``legal_hold``, ``status_<status>``.
+    ``legal_hold``, ``status_<status>``. (`reason_to_keep` with the sweep's due check.)
     """
-    if session.redaction is not None:
-        return "already_redacted"
-    if session.created >= cutoff:
-        due = _retention_until(session.metadata)
-        if due is False:
-            return "invalid_retention_until"
-        if due is None or due > now:
-            return "not_due"
-    if _on_legal_hold(session.metadata, legal_hold_metadata_key):
-        return "legal_hold"
-    if str(session.status) not in statuses:
-        return f"status_{session.status}"
-    return None
+    return reason_to_keep(
+        session,
+        statuses=statuses,
+        legal_hold_metadata_key=legal_hold_metadata_key,
+        cutoff=cutoff,
+        now=now,
+    )
 
 
 # --- throttling -----------------------------------------------------------------------------
@@ -461,11 +485,8 @@ async def _recheck(
             current = await client.verification_sessions.retrieve(session_id)
     except StripeIdentityError:
         return None
-    if current.redaction is not None:
-        return "already_redacted"
-    if str(current.status) not in statuses:
-        return f"status_{current.status}"
-    return None
+    # Why it was refused: the session moved on (no hold key: holds are decided at listing).
+    return reason_to_keep(current, statuses=statuses, legal_hold_metadata_key=None)
 
 
 def _fail(result: _BatchResult, session_id: str, error: BaseException) -> None:
@@ -667,139 +688,193 @@ def redact_expired_verification_sessions(
         concurrency_limit_name,
         progress_every,
     )
-    logger = get_run_logger()
-    started = time.monotonic()
-    now = time.time()
-    cutoff = int(now - retention_days * 86400)
-    wanted = frozenset(statuses)
-    limit_mode = _concurrency_limit_mode(concurrency_limit_name)
-    flow_context = FlowRunContext.get()
-    run_id = flow_context.flow_run.id if flow_context and flow_context.flow_run else None
-    gate_key = f"{run_id}:{uuid.uuid4()}"
-    gate = _gate(gate_key, requests_per_second, concurrency_limit_name, limit_mode)
-    report = SweepReport(dry_run=dry_run, cutoff=cutoff)
-    pending: deque[PrefectFuture[_BatchResult]] = deque()
-    batch: list[str] = []
-    batches = queued = 0
-    logger.info(
-        "Retention sweep%s: sessions created before %d (%g days), or past their %s; "
-        "statuses %s; at most %.1f requests/s.",
-        " (dry run)" if dry_run else "",
-        cutoff,
-        retention_days,
-        RETENTION_METADATA_KEY,
-        sorted(wanted),
-        requests_per_second,
+    sweep = _Sweep(
+        credentials,
+        retention_days=retention_days,
+        statuses=frozenset(statuses),
+        legal_hold_metadata_key=legal_hold_metadata_key,
+        dry_run=dry_run,
+        max_sessions=max_sessions,
+        requests_per_second=requests_per_second,
+        concurrency_limit_name=concurrency_limit_name,
+        progress_every=progress_every,
     )
+    return sweep.run()
 
-    def collect(future: PrefectFuture[_BatchResult], ids_count: int) -> None:
+
+class _Sweep:
+    """One run of the retention sweep: list, classify, queue batches, collect, report.
+    Its state lives on the instance, so each step is a method of its own."""
+
+    def __init__(
+        self,
+        credentials: StripeIdentityCredentials,
+        *,
+        retention_days: float,
+        statuses: frozenset[str],
+        legal_hold_metadata_key: str | None,
+        dry_run: bool,
+        max_sessions: int | None,
+        requests_per_second: float,
+        concurrency_limit_name: str | None,
+        progress_every: int,
+    ) -> None:
+        self.credentials = credentials
+        self.retention_days = retention_days
+        self.statuses = statuses
+        self.legal_hold_metadata_key = legal_hold_metadata_key
+        self.dry_run = dry_run
+        self.max_sessions = max_sessions
+        self.requests_per_second = requests_per_second
+        self.concurrency_limit_name = concurrency_limit_name
+        self.progress_every = progress_every
+        self.logger = get_run_logger()
+        self.started = time.monotonic()
+        self.now = time.time()
+        self.cutoff = int(self.now - retention_days * 86400)
+        self.limit_mode = _concurrency_limit_mode(concurrency_limit_name)
+        flow_context = FlowRunContext.get()
+        run_id = flow_context.flow_run.id if flow_context and flow_context.flow_run else None
+        self.gate_key = f"{run_id}:{uuid.uuid4()}"
+        self.report = SweepReport(dry_run=dry_run, cutoff=self.cutoff)
+        self.pending: deque[tuple[PrefectFuture[_BatchResult], int]] = deque()
+        self.batch: list[str] = []
+        self.batches = 0
+        self.queued = 0
+
+    def run(self) -> SweepReport:
+        self._announce()
+        gate = _gate(
+            self.gate_key, self.requests_per_second, self.concurrency_limit_name, self.limit_mode
+        )
+        listing_error: StripeIdentityError | None = None
+        http = httpx.Client(event_hooks={"request": [gate.before_request_sync]})
         try:
-            _merge(report, future.result())
-        except Exception as error:  # a batch that failed all its retries: count, go on
-            _bump(report.failed, "batch_failed", ids_count)
-            logger.error("A batch of %d sessions failed: %s", ids_count, type(error).__name__)
+            # The listing holds no slot of a non-decaying limit: one page request at a time.
+            with self.credentials.get_client(http_client=http) as client:
+                try:
+                    self._list_and_queue(client)
+                except StripeIdentityError as error:
+                    # The listing cannot go on (after the client's retries). Finish and count
+                    # what is queued, leave the artifact, then fail the run: the next resumes.
+                    listing_error = error
+                    self.report.listing_error = _error_code(error)
+            if self.batch:
+                self._submit()
+            while self.pending:
+                self._collect(*self.pending.popleft())
+        finally:
+            http.close()
+            _drop_gate(self.gate_key)
+        self._finish()
+        if listing_error is not None:
+            raise listing_error
+        return self.report
 
-    sizes: deque[int] = deque()
+    def _announce(self) -> None:
+        self.logger.info(
+            "Retention sweep%s: sessions created before %d (%g days), or past their %s; "
+            "statuses %s; at most %.1f requests/s.",
+            " (dry run)" if self.dry_run else "",
+            self.cutoff,
+            self.retention_days,
+            RETENTION_METADATA_KEY,
+            sorted(self.statuses),
+            self.requests_per_second,
+        )
 
-    def submit() -> None:
-        nonlocal batches, batch
-        batches += 1
+    def _list_and_queue(self, client: StripeIdentityClient) -> None:
+        report = self.report
+        for session in _sessions_to_consider(client, self.cutoff):
+            report.scanned += 1
+            reason = classify_session(
+                session,
+                cutoff=self.cutoff,
+                now=self.now,
+                statuses=self.statuses,
+                legal_hold_metadata_key=self.legal_hold_metadata_key,
+            )
+            if reason is not None:
+                _bump(report.skipped, reason)
+            elif self.dry_run:
+                report.would_redact += 1
+            else:
+                self.batch.append(session.id)
+                self.queued += 1
+                if len(self.batch) >= BATCH_SIZE:
+                    self._submit()
+            if report.scanned % self.progress_every == 0:
+                self._progress()
+            queued = self.queued + report.would_redact
+            if self.max_sessions is not None and queued >= self.max_sessions:
+                report.limit_reached = True
+                return
+
+    def _progress(self) -> None:
+        report = self.report
+        self.logger.info(
+            "Progress: %d sessions scanned, %d redactions queued (%d done), "
+            "%d skipped, %d failed, %.1f s.",
+            report.scanned,
+            self.queued + report.would_redact,
+            report.redacted,
+            report.skipped_total,
+            report.failed_total,
+            time.monotonic() - self.started,
+        )
+
+    def _submit(self) -> None:
+        self.batches += 1
         # An async task submitted from a sync flow runs on the task runner's own loop; its
         # future yields the result itself (Prefect types it as the coroutine).
         future: PrefectFuture[_BatchResult] = _redact_batch.submit(  # type: ignore[assignment]
-            credentials,
-            batch,
-            batches,
-            sorted(wanted),
-            gate_key,
-            requests_per_second,
-            concurrency_limit_name,
-            limit_mode,
+            self.credentials,
+            self.batch,
+            self.batches,
+            sorted(self.statuses),
+            self.gate_key,
+            self.requests_per_second,
+            self.concurrency_limit_name,
+            self.limit_mode,
         )
-        pending.append(future)
-        sizes.append(len(batch))
-        batch = []
-        while len(pending) > MAX_BATCHES_IN_FLIGHT:
-            collect(pending.popleft(), sizes.popleft())
+        self.pending.append((future, len(self.batch)))
+        self.batch = []
+        while len(self.pending) > MAX_BATCHES_IN_FLIGHT:
+            self._collect(*self.pending.popleft())
 
-    listing_error: StripeIdentityError | None = None
-    http = httpx.Client(event_hooks={"request": [gate.before_request_sync]})
-    try:
-        # The listing holds no slot of a non-decaying limit: one page request at a time.
-        with credentials.get_client(http_client=http) as client:
-            try:
-                for session in _sessions_to_consider(client, cutoff):
-                    report.scanned += 1
-                    reason = classify_session(
-                        session,
-                        cutoff=cutoff,
-                        now=now,
-                        statuses=wanted,
-                        legal_hold_metadata_key=legal_hold_metadata_key,
-                    )
-                    if reason is not None:
-                        _bump(report.skipped, reason)
-                    elif dry_run:
-                        report.would_redact += 1
-                    else:
-                        batch.append(session.id)
-                        queued += 1
-                        if len(batch) >= BATCH_SIZE:
-                            submit()
-                    if report.scanned % progress_every == 0:
-                        logger.info(
-                            "Progress: %d sessions scanned, %d redactions queued (%d done), "
-                            "%d skipped, %d failed, %.1f s.",
-                            report.scanned,
-                            queued + report.would_redact,
-                            report.redacted,
-                            report.skipped_total,
-                            report.failed_total,
-                            time.monotonic() - started,
-                        )
-                    if max_sessions is not None and queued + report.would_redact >= max_sessions:
-                        report.limit_reached = True
-                        break
-            except StripeIdentityError as error:
-                # The listing cannot go on (after the client's retries). Finish and count what
-                # is queued, leave the artifact, then fail the run: the next one resumes.
-                listing_error = error
-                report.listing_error = _error_code(error)
-        if batch:
-            submit()
-        while pending:
-            collect(pending.popleft(), sizes.popleft())
-    finally:
-        http.close()
-        _drop_gate(gate_key)
+    def _collect(self, future: PrefectFuture[_BatchResult], ids_count: int) -> None:
+        try:
+            _merge(self.report, future.result())
+        except Exception as error:  # a batch that failed all its retries: count, go on
+            _bump(self.report.failed, "batch_failed", ids_count)
+            self.logger.error("A batch of %d sessions failed: %s", ids_count, type(error).__name__)
 
-    report.elapsed_seconds = round(time.monotonic() - started, 3)
-    done = report.would_redact if dry_run else report.redacted
-    rate = done / report.elapsed_seconds if report.elapsed_seconds > 0 else 0.0
-    create_markdown_artifact(
-        _render_artifact(report, rate),
-        key=ARTIFACT_KEY,
-        description="Stripe Identity retention sweep: counts only.",
-    )
-    log = logger.warning if report.failed else logger.info
-    log(
-        "Retention sweep done%s: %d scanned, %d %s, %d skipped %s, %d failed %s, "
-        "%.1f s (%.1f/s)%s.",
-        " (dry run)" if dry_run else "",
-        report.scanned,
-        done,
-        "would be redacted" if dry_run else "redacted",
-        report.skipped_total,
-        report.skipped,
-        report.failed_total,
-        report.failed,
-        report.elapsed_seconds,
-        rate,
-        "; stopped at max_sessions, run again to go on" if report.limit_reached else "",
-    )
-    if listing_error is not None:
-        raise listing_error
-    return report
+    def _finish(self) -> None:
+        report = self.report
+        report.elapsed_seconds = round(time.monotonic() - self.started, 3)
+        done = report.would_redact if self.dry_run else report.redacted
+        rate = done / report.elapsed_seconds if report.elapsed_seconds > 0 else 0.0
+        create_markdown_artifact(
+            _render_artifact(report, rate),
+            key=ARTIFACT_KEY,
+            description="Stripe Identity retention sweep: counts only.",
+        )
+        log = self.logger.warning if report.failed else self.logger.info
+        log(
+            "Retention sweep done%s: %d scanned, %d %s, %d skipped %s, %d failed %s, "
+            "%.1f s (%.1f/s)%s.",
+            " (dry run)" if self.dry_run else "",
+            report.scanned,
+            done,
+            "would be redacted" if self.dry_run else "redacted",
+            report.skipped_total,
+            report.skipped,
+            report.failed_total,
+            report.failed,
+            report.elapsed_seconds,
+            rate,
+            "; stopped at max_sessions, run again to go on" if report.limit_reached else "",
+        )
 
 
 # --- one session -----------------------------------------------------------------------------
@@ -866,13 +941,9 @@ def redact_verification_session_flow(
 
 
 def _single_session_reason(session: VerificationSession, hold_key: str | None) -> str | None:
-    if session.redaction is not None:
-        return "already_redacted"
-    if _on_legal_hold(session.metadata, hold_key):
-        return "legal_hold"
-    if str(session.status) not in DEFAULT_REDACTABLE_STATUSES:
-        return f"status_{session.status}"
-    return None
+    return reason_to_keep(
+        session, statuses=frozenset(DEFAULT_REDACTABLE_STATUSES), legal_hold_metadata_key=hold_key
+    )
 
 
 def _single_result(
