@@ -109,3 +109,21 @@ def test_both_kinds_read_back_here(tmp_path: Path, kind: str) -> None:
     persist(tmp_path, serializer, kind)
     restored = ResultStore(result_storage=LocalFileSystem(basepath=str(tmp_path))).read(kind)
     assert restored.result.id == "vs_1Abc"
+
+
+def test_every_flow_and_task_of_the_package_persists_readable_json() -> None:
+    from prefect.serializers import JSONSerializer
+
+    from prefect_stripe_identity import flows, tasks
+    from prefect_stripe_identity.flows import _retention
+
+    runnables = [getattr(tasks, name) for name in tasks.__all__]
+    runnables += [
+        getattr(flows, name) for name in flows.__all__ if hasattr(getattr(flows, name), "fn")
+    ]
+    runnables.append(_retention._redact_batch)
+    encoder = masking_json_serializer().object_encoder
+    for runnable in runnables:
+        serializer = runnable.result_serializer
+        assert isinstance(serializer, JSONSerializer), runnable.name
+        assert serializer.object_encoder == encoder, runnable.name

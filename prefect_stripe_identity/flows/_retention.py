@@ -33,7 +33,6 @@ Nothing secret or personal reaches logs, results or the artifact: session ids an
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import math
 import threading
 import time
@@ -53,7 +52,6 @@ from prefect.exceptions import ObjectNotFound
 from prefect.futures import PrefectFuture
 from pydantic import BaseModel, Field
 
-from prefect_stripe_identity._base_client import is_retryable_error, retry_delay
 from prefect_stripe_identity._client import AsyncStripeIdentityClient, StripeIdentityClient
 from prefect_stripe_identity._exceptions import (
     InvalidRequestError,
@@ -61,11 +59,12 @@ from prefect_stripe_identity._exceptions import (
     StripeIdentityError,
 )
 from prefect_stripe_identity._params import check_id
+from prefect_stripe_identity._policy import is_retryable_error, retry_delay, sweep_redaction_key
 from prefect_stripe_identity.credentials import StripeIdentityCredentials
 from prefect_stripe_identity.flows._inputs import RETENTION_METADATA_KEY
 from prefect_stripe_identity.flows._parameters import refuse_inline
 from prefect_stripe_identity.models import VerificationSession
-from prefect_stripe_identity.serializers import MaskingPickleSerializer
+from prefect_stripe_identity.serializers import masking_json_serializer
 from prefect_stripe_identity.tasks import (
     redact_verification_session,
     retrieve_verification_session,
@@ -423,8 +422,8 @@ def _concurrency_limit_mode(name: str | None) -> LimitMode | None:
 
 
 def _redact_key(session_id: str) -> str | None:
-    """``psi-redact-<hash>`` from the flow run and the session (see the module docstring);
-    ``None`` outside a run, where the client's own random key applies."""
+    """The sweep's key for ``session_id`` in this run (`sweep_redaction_key`); ``None``
+    outside a run, where the client's own random key applies."""
     context = TaskRunContext.get()
     flow_context = FlowRunContext.get()
     run_id = None
@@ -432,10 +431,7 @@ def _redact_key(session_id: str) -> str | None:
         run_id = context.task_run.flow_run_id or context.task_run.id
     elif flow_context is not None and flow_context.flow_run is not None:
         run_id = flow_context.flow_run.id
-    if run_id is None:
-        return None
-    material = f"{run_id}|retention-sweep|redact|{session_id}"
-    return f"psi-redact-{hashlib.sha256(material.encode()).hexdigest()[:40]}"
+    return None if run_id is None else sweep_redaction_key(str(run_id), session_id)
 
 
 async def _redact_one(
@@ -504,7 +500,7 @@ def _fail(result: _BatchResult, session_id: str, error: BaseException) -> None:
     retries=2,
     retry_delay_seconds=[5.0, 30.0],
     cache_policy=NO_CACHE,  # a batch is never skipped because an earlier one looked alike
-    result_serializer=MaskingPickleSerializer(),
+    result_serializer=masking_json_serializer(),
 )
 async def _redact_batch(
     credentials: StripeIdentityCredentials,
@@ -643,6 +639,7 @@ def _render_artifact(report: SweepReport, rate: float) -> str:
 @flow(
     name="redact-expired-verification-sessions",
     description="Redact every Stripe Identity verification session past its retention.",
+    result_serializer=masking_json_serializer(),  # readable by any Prefect environment
 )
 def redact_expired_verification_sessions(
     credentials: Annotated[StripeIdentityCredentials, refuse_inline("api_key")],
@@ -896,6 +893,7 @@ class SessionRedactionResult(BaseModel):
 @flow(
     name="redact-verification-session",
     description="Redact one Stripe Identity verification session (e.g. when its retention ends).",
+    result_serializer=masking_json_serializer(),
 )
 def redact_verification_session_flow(
     credentials: Annotated[StripeIdentityCredentials, refuse_inline("api_key")],
