@@ -7,6 +7,8 @@ Connect accounts, seeded sessions, lists, events, idempotent replays, the hosted
 webhook payloads) and writes a transcript of every answer, plus the documents the state
 file holds. ``golden/wire_transcript.txt`` is that transcript as the emulator produced it
 when its records were still plain dicts: the typed records must render exactly the same.
+``golden/legacy_state_file.txt`` holds the documents that emulator wrote to its state file:
+a state file of them still loads, with the same answers.
 
 Ids are made deterministic (a counter instead of random letters) and then numbered in
 order of first appearance, so the comparison does not depend on the order ids are drawn.
@@ -33,6 +35,7 @@ from emulator_helpers import AUTH, REPORTS, RESTRICTED_AUTH, SESSIONS
 from prefect_stripe_identity.emulator import EmulatorConfig, FakeClock, create_app
 
 GOLDEN = Path(__file__).parent / "golden" / "wire_transcript.txt"
+LEGACY_STATE = Path(__file__).parent / "golden" / "legacy_state_file.txt"
 START = 1_750_000_000.0
 WEBHOOK_SECRET = "whsec_golden_transcript"
 
@@ -507,7 +510,26 @@ def _documents(path: Path) -> str:
     return "\n".join(f"{kind} {object_id} {seq} {body}" for kind, object_id, seq, body in rows)
 
 
-async def _run(tmp_path: Path) -> str:
+async def _restart(out: Transcript, state_file: Path, clock: FakeClock) -> None:
+    again = create_app(EmulatorConfig(clock=clock, state_file=str(state_file), tick_seconds=0))
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=again), base_url="http://emulator.test", headers=AUTH
+        ) as api:
+            out.add(
+                "after a restart: list sessions", await api.get(SESSIONS, params={"limit": "100"})
+            )
+            out.add(
+                "after a restart: list events", await api.get("/v1/events", params={"limit": "100"})
+            )
+            out.add(
+                "after a restart: list reports", await api.get(REPORTS, params={"limit": "100"})
+            )
+    finally:
+        again.close()
+
+
+async def _run(tmp_path: Path) -> tuple[str, float]:
     out = Transcript()
     clock = FakeClock(START)
     state_file = tmp_path / "golden.sqlite3"
@@ -530,19 +552,7 @@ async def _run(tmp_path: Path) -> str:
     out.raw("state file", _documents(state_file))
 
     # Restarted from the file: the same answers.
-    again = create_app(EmulatorConfig(clock=clock, state_file=str(state_file), tick_seconds=0))
-    try:
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=again), base_url="http://emulator.test", headers=AUTH
-        ) as api:
-            out.add(
-                "after a restart: list sessions", await api.get(SESSIONS, params={"limit": "100"})
-            )
-            out.add(
-                "after a restart: list events", await api.get("/v1/events", params={"limit": "100"})
-            )
-    finally:
-        again.close()
+    await _restart(out, state_file, clock)
 
     # Auto outcomes, and webhook payloads as delivered.
     delivered: list[bytes] = []
@@ -598,14 +608,41 @@ async def _run(tmp_path: Path) -> str:
             auto.close()
     for payload in delivered:
         out.raw("webhook payload", payload.decode())
-    return out.text()
+    return out.text(), clock.now()
+
+
+def _section(text: str, start: str, end: str) -> list[str]:
+    lines = text.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith(start))
+    last = next(i for i, line in enumerate(lines) if line.startswith(end))
+    return lines[first:last]
 
 
 async def test_the_wire_output_is_unchanged(tmp_path: Path, counter_ids: None) -> None:
-    text = await _run(tmp_path)
+    text, _ = await _run(tmp_path)
     if os.environ.get("EMULATOR_GOLDEN_REGEN"):
         GOLDEN.parent.mkdir(exist_ok=True)
         GOLDEN.write_text(text, encoding="utf-8")
     expected = GOLDEN.read_text(encoding="utf-8")
     assert text.splitlines() == expected.splitlines()
     assert text == expected
+
+
+async def test_a_state_file_of_the_dict_based_emulator_still_loads(
+    tmp_path: Path, counter_ids: None
+) -> None:
+    text, end = await _run(tmp_path)
+    legacy = tmp_path / "legacy.sqlite3"
+    with sqlite3.connect(legacy) as conn:
+        conn.execute(
+            "CREATE TABLE objects (kind TEXT NOT NULL, id TEXT NOT NULL, seq INTEGER NOT NULL,"
+            " body TEXT NOT NULL, PRIMARY KEY (kind, id))"
+        )
+        for line in LEGACY_STATE.read_text(encoding="utf-8").splitlines():
+            kind, object_id, seq, body = line.split(" ", 3)
+            conn.execute("INSERT INTO objects VALUES (?, ?, ?, ?)", (kind, object_id, seq, body))
+    out = Transcript()
+    await _restart(out, legacy, FakeClock(end))
+    # The legacy documents' ids are already numbered as the transcript numbers them.
+    expected = _section(text, "### after a restart", "### auto verified: create")
+    assert out.text().splitlines() == expected
