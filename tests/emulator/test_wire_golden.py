@@ -8,7 +8,10 @@ webhook payloads) and writes a transcript of every answer, plus the documents th
 file holds. ``golden/wire_transcript.txt`` is that transcript as the emulator produced it
 when its records were still plain dicts: the typed records must render exactly the same.
 ``golden/legacy_state_file.txt`` holds the documents that emulator wrote to its state file:
-a state file of them still loads, with the same answers.
+a state file of them still loads, with the same answers. (The typed records' documents
+differ from those in two ways only, neither seen on the wire: the keys shown only when set
+come before the ``_emu`` bookkeeping, and seeded objects name their account, ``null``, as
+created ones always did.)
 
 Ids are made deterministic (a counter instead of random letters) and then numbered in
 order of first appearance, so the comparison does not depend on the order ids are drawn.
