@@ -189,9 +189,10 @@ def test_prefect_deploy_of_the_yaml_stores_no_key_in_deployments_or_flow_runs() 
         assert PERSON_EMAIL not in str(stored)
         # The flow resolved the reference: Stripe got the e-mail.
         with stripe.app.emulator.lock:
-            records = list(stripe.app.emulator.store.sessions.by_id.values())
-        (made,) = [r for r in records if r.get("client_reference_id") == "deployed-1"]
-        assert made["provided_details"]["email"] == PERSON_EMAIL
+            records = stripe.app.emulator.store.sessions.values()
+        (made,) = [r for r in records if r.client_reference_id == "deployed-1"]
+        assert made.provided_details is not None
+        assert made.provided_details["email"] == PERSON_EMAIL
         # Every one holds a reference, not the block's data; what this test deployed and
         # started holds the yaml's own reference (other tests' runs of the same deployments,
         # started from Python, hold a reference by id).

@@ -43,6 +43,14 @@ from prefect_stripe_identity.emulator._idempotency import (
     fingerprint,
     scope_key,
 )
+from prefect_stripe_identity.emulator._records import (
+    EventRecord,
+    JSONObject,
+    Outcome,
+    ReportRecord,
+    SessionRecord,
+    session_status,
+)
 from prefect_stripe_identity.emulator._state import (
     REPORT_EXPANDS,
     SESSION_EXPAND_PATHS,
@@ -51,7 +59,6 @@ from prefect_stripe_identity.emulator._state import (
     check_expand,
     dumps,
     new_id,
-    public,
 )
 from prefect_stripe_identity.emulator._webhooks import WebhookDispatcher
 
@@ -74,7 +81,8 @@ class _Call:
     base_url: str
 
 
-Handler = Callable[[_Call], Any]
+#: A route's operation: the call (and the object id of the path, if any) → the answer.
+Handler = Callable[..., JSONObject]
 
 
 class EmulatorApp:
@@ -131,9 +139,9 @@ class EmulatorApp:
         with self.emulator.lock:
             self.emulator.store.close()
 
-    def _deliver(self, event: dict[str, Any]) -> None:
+    def _deliver(self, event: EventRecord) -> None:
         if self.dispatcher is not None:
-            self.dispatcher.enqueue(event, dumps(event))
+            self.dispatcher.enqueue(event.id, dumps(event.to_stripe()))
 
     def _count_failed_attempt(self) -> None:
         with self.emulator.lock:
@@ -197,34 +205,25 @@ class EmulatorApp:
             return expand
 
         def on_session(
-            call: _Call, session_id: str, operation: Callable[[], dict[str, Any]]
-        ) -> dict[str, Any]:
+            call: _Call, session_id: str, operation: Callable[[], SessionRecord]
+        ) -> JSONObject:
             expand = session_expand(call)
             em.check_sensitive(expand, call.ctx, em.retrieve_session(session_id, call.ctx.account))
             return em.render_session(operation(), expand, call.base_url)
 
-        def create(call: _Call) -> dict[str, Any]:
+        def create(call: _Call) -> JSONObject:
             expand = session_expand(call)
             return em.render_session(
                 em.create_session(call.params, call.ctx), expand, call.base_url
             )
 
-        def list_sessions(call: _Call) -> dict[str, Any]:
+        def list_sessions(call: _Call) -> JSONObject:
             params = call.params
             expand = session_expand(call, "data.")
-            filters = {
-                k: params[k]
-                for k in (
-                    "status",
-                    "client_reference_id",
-                    "related_customer",
-                    "related_customer_account",
-                )
-                if k in params
-            }
+            filters = [(get, params[k]) for k, get in _SESSION_FILTERS.items() if k in params]
 
-            def keep(obj: dict[str, Any]) -> bool:
-                return all(obj.get(k) == v for k, v in filters.items())
+            def keep(obj: SessionRecord) -> bool:
+                return all(get(obj) == value for get, value in filters)
 
             data, has_more = em.page(
                 em.store.sessions, "VerificationSession", params, keep, call.ctx.account
@@ -237,18 +236,14 @@ class EmulatorApp:
                 _SESSIONS,
             )
 
-        def list_reports(call: _Call) -> dict[str, Any]:
+        def list_reports(call: _Call) -> JSONObject:
             params = call.params
             expand = check_expand(params.get("expand", []), REPORT_EXPANDS, "data.")
             em.check_sensitive(expand, call.ctx)
-            filters = {
-                k: params[k]
-                for k in ("client_reference_id", "type", "verification_session")
-                if k in params
-            }
+            filters = [(get, params[k]) for k, get in _REPORT_FILTERS.items() if k in params]
 
-            def keep(obj: dict[str, Any]) -> bool:
-                return all(obj.get(k) == v for k, v in filters.items())
+            def keep(obj: ReportRecord) -> bool:
+                return all(get(obj) == value for get, value in filters)
 
             data, has_more = em.page(
                 em.store.reports, "VerificationReport", params, keep, call.ctx.account
@@ -257,7 +252,7 @@ class EmulatorApp:
                 em.check_sensitive(expand, call.ctx, obj)
             return _list([em.render_report(obj, expand) for obj in data], has_more, _REPORTS)
 
-        def list_events(call: _Call) -> dict[str, Any]:
+        def list_events(call: _Call) -> JSONObject:
             params = call.params
             check_expand(params.get("expand", []), frozenset(), "data.")
             if "type" in params and "types" in params:
@@ -269,43 +264,43 @@ class EmulatorApp:
             patterns = params.get("types") or ([params["type"]] if "type" in params else [])
             success = params.get("delivery_success")
 
-            def keep(obj: dict[str, Any]) -> bool:
-                if patterns and not any(_type_matches(p, obj["type"]) for p in patterns):
+            def keep(obj: EventRecord) -> bool:
+                if patterns and not any(_type_matches(p, obj.type) for p in patterns):
                     return False
-                return success is None or obj["_emu"]["delivered"] == success
+                return success is None or obj.delivered == success
 
             data, has_more = em.page(em.store.events, "event", params, keep, call.ctx.account)
-            return _list([public(obj) for obj in data], has_more, _EVENTS)
+            return _list([obj.to_stripe() for obj in data], has_more, _EVENTS)
 
-        def session_get(call: _Call, session_id: str) -> dict[str, Any]:
+        def session_get(call: _Call, session_id: str) -> JSONObject:
             return on_session(
                 call, session_id, lambda: em.retrieve_session(session_id, call.ctx.account)
             )
 
-        def session_update(call: _Call, session_id: str) -> dict[str, Any]:
+        def session_update(call: _Call, session_id: str) -> JSONObject:
             return on_session(
                 call, session_id, lambda: em.update_session(session_id, call.params, call.ctx)
             )
 
-        def session_cancel(call: _Call, session_id: str) -> dict[str, Any]:
+        def session_cancel(call: _Call, session_id: str) -> JSONObject:
             return on_session(call, session_id, lambda: em.cancel_session(session_id, call.ctx))
 
-        def session_redact(call: _Call, session_id: str) -> dict[str, Any]:
+        def session_redact(call: _Call, session_id: str) -> JSONObject:
             return on_session(call, session_id, lambda: em.redact_session(session_id, call.ctx))
 
-        def report_get(call: _Call, report_id: str) -> dict[str, Any]:
+        def report_get(call: _Call, report_id: str) -> JSONObject:
             expand = check_expand(call.params.get("expand", []), REPORT_EXPANDS)
             em.check_sensitive(expand, call.ctx)
             report = em.retrieve_report(report_id, call.ctx.account)
             em.check_sensitive(expand, call.ctx, report)
             return em.render_report(report, expand)
 
-        def event_get(call: _Call, event_id: str) -> dict[str, Any]:
+        def event_get(call: _Call, event_id: str) -> JSONObject:
             check_expand(call.params.get("expand", []), frozenset())
-            return public(em.retrieve_event(event_id, call.ctx.account))
+            return em.retrieve_event(event_id, call.ctx.account).to_stripe()
 
         v = _validation
-        api: list[tuple[str, str, Any, v.Operation]] = [
+        api: list[tuple[str, str, Handler, v.Operation]] = [
             (_SESSIONS, "POST", create, v.CREATE_SESSION),
             (_SESSIONS, "GET", list_sessions, v.LIST_SESSIONS),
             (_SESSIONS + "/{id}", "GET", session_get, v.EXPAND_ONLY),
@@ -335,7 +330,7 @@ class EmulatorApp:
         return routes
 
     def _endpoint(
-        self, fn: Callable[..., Any], op: _validation.Operation
+        self, fn: Handler, op: _validation.Operation
     ) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             return await self._execute(request, fn, op)
@@ -344,9 +339,7 @@ class EmulatorApp:
 
     # --- the request pipeline ---------------------------------------------------------------
 
-    async def _execute(
-        self, request: Request, fn: Callable[..., Any], op: _validation.Operation
-    ) -> Response:
+    async def _execute(self, request: Request, fn: Handler, op: _validation.Operation) -> Response:
         request_id: str = request.scope["emulator.request_id"]
         version = request.headers.get("stripe-version", "").strip()
         headers = {"Stripe-Version": self.config.stripe_version}
@@ -500,7 +493,7 @@ class EmulatorApp:
             _validation.check_metadata_count({"seeded": "true", **params.get("metadata", {})})
         except StripeAPIError as exc:
             return _error_response(exc, request_id)
-        status = params.get("status", "requires_input")
+        status = session_status(params.get("status", "requires_input"))
         with self.emulator.lock:
             created = int(self.emulator.now() - params.get("age_days", 0) * 86400)
             ids = self.emulator.seed(
@@ -536,14 +529,16 @@ class EmulatorApp:
         with em.lock:
             em.advance_due()
             record = em.store.sessions.get(request.path_params["id"])
+            link = record.private.link if record is not None else None
             valid = (
                 record is not None
-                and record["status"] == "requires_input"
-                and record.get("redaction") is None
+                and record.status == "requires_input"
+                and record.redaction is None
                 and bool(token)
-                and record["_emu"].get("token") == token
+                and link is not None
+                and link.token == token
             )
-            session = public(record) if record is not None and valid else None
+            session = record.to_stripe() if record is not None and valid else None
         if session is None:
             return HTMLResponse(_page.not_found_page(), 404)
         return HTMLResponse(_page.verify_page(session, token))
@@ -556,12 +551,13 @@ class EmulatorApp:
             return HTMLResponse(_page.not_found_page(), 413)
         form = parse_pairs(raw.decode("utf-8", errors="replace"))
         fields: Mapping[str, str] = dict(form)
-        outcome = fields.get("outcome")
-        error_code = fields.get("error_code") if outcome == "unverified" else None
-        if outcome not in ("verified", "unverified") or (
+        chosen = fields.get("outcome")
+        error_code = fields.get("error_code") if chosen == "unverified" else None
+        if chosen not in ("verified", "unverified") or (
             error_code is not None and error_code not in _validation.LAST_ERROR_CODES
         ):
             return HTMLResponse(_page.not_found_page(), 400)
+        outcome: Outcome = "verified" if chosen == "verified" else "unverified"
         try:
             with em.lock:
                 em.advance_due()
@@ -572,8 +568,8 @@ class EmulatorApp:
                     RequestContext(request.scope["emulator.request_id"], None),
                     token=fields.get("token", ""),
                 )
-                session = public(record)
-                return_url = record["_emu"].get("return_url")
+                session = record.to_stripe()
+                return_url = record.private.return_url
         except StripeAPIError:
             return HTMLResponse(_page.not_found_page(), 404)
         if return_url:
@@ -592,7 +588,22 @@ def create_app(config: EmulatorConfig | None = None) -> EmulatorApp:
 # --- helpers -----------------------------------------------------------------------------
 
 
-def _list(data: list[dict[str, Any]], has_more: bool, url: str) -> dict[str, Any]:
+#: The filters of ``GET /v1/identity/verification_sessions``, by parameter.
+_SESSION_FILTERS: dict[str, Callable[[SessionRecord], str | None]] = {
+    "status": lambda record: record.status,
+    "client_reference_id": lambda record: record.client_reference_id,
+    "related_customer": lambda record: record.related_customer,
+    "related_customer_account": lambda record: record.related_customer_account,
+}
+#: The filters of ``GET /v1/identity/verification_reports``, by parameter.
+_REPORT_FILTERS: dict[str, Callable[[ReportRecord], str | None]] = {
+    "client_reference_id": lambda report: report.client_reference_id,
+    "type": lambda report: report.type,
+    "verification_session": lambda report: report.verification_session,
+}
+
+
+def _list(data: list[JSONObject], has_more: bool, url: str) -> JSONObject:
     return {"object": "list", "data": data, "has_more": has_more, "url": url}
 
 
@@ -603,7 +614,7 @@ def _type_matches(pattern: str, event_type: str) -> bool:
     return pattern == event_type
 
 
-def _json(body: Any, status: int = 200) -> Response:
+def _json(body: object, status: int = 200) -> Response:
     return Response(dumps(body), status, media_type="application/json")
 
 

@@ -2,25 +2,32 @@
 
 from __future__ import annotations
 
-import copy
-from typing import Any
+from collections.abc import Mapping
 
+from prefect_stripe_identity.emulator._records import (
+    DocumentOption,
+    JSONObject,
+    JSONValue,
+    ReportRecord,
+    SessionRecord,
+)
 from prefect_stripe_identity.emulator._validation import LAST_ERROR_CODES
 
 REDACTED = "[redacted]"
 
-_PERSON: dict[str, Any] = {
+_ADDRESS: dict[str, str | None] = {
+    "city": "San Francisco",
+    "country": "US",
+    "line1": "1234 Main Street",
+    "line2": None,
+    "postal_code": "94111",
+    "state": "CA",
+}
+_DOB: dict[str, int] = {"day": 1, "month": 1, "year": 1901}
+#: The test person's strings (the address and date of birth are above).
+_PERSON: dict[str, str] = {
     "first_name": "Jenny",
     "last_name": "Rosen",
-    "dob": {"day": 1, "month": 1, "year": 1901},
-    "address": {
-        "city": "San Francisco",
-        "country": "US",
-        "line1": "1234 Main Street",
-        "line2": None,
-        "postal_code": "94111",
-        "state": "CA",
-    },
     "id_number": "000000000",
     "id_number_type": "us_ssn",
     "email": "jenny.rosen@example.com",
@@ -71,19 +78,19 @@ def default_error_code(session_type: str) -> str:
     )
 
 
-def verified_outputs(session: dict[str, Any]) -> dict[str, Any]:
+def verified_outputs(session: SessionRecord) -> JSONObject:
     """What a verified session exposes under ``verified_outputs`` (when expanded)."""
-    person = copy.deepcopy(_PERSON)
-    details = session.get("provided_details") or {}
-    is_id_number = session.get("type") == "id_number"
+    details = session.provided_details or {}
+    is_id_number = session.type == "id_number"
+    wants_id_number = _wants_id_number(session)
     return {
-        "address": None if is_id_number else person["address"],
-        "dob": person["dob"],
+        "address": None if is_id_number else dict(_ADDRESS),
+        "dob": dict(_DOB),
         "email": details.get("email") or None,
-        "first_name": person["first_name"],
-        "id_number": person["id_number"] if _wants_id_number(session) else None,
-        "id_number_type": person["id_number_type"] if _wants_id_number(session) else None,
-        "last_name": person["last_name"],
+        "first_name": _PERSON["first_name"],
+        "id_number": _PERSON["id_number"] if wants_id_number else None,
+        "id_number_type": _PERSON["id_number_type"] if wants_id_number else None,
+        "last_name": _PERSON["last_name"],
         "phone": details.get("phone") or None,
         "sex": "unknown" if is_id_number else "female",
         "unparsed_place_of_birth": None,
@@ -91,22 +98,25 @@ def verified_outputs(session: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _wants_id_number(session: dict[str, Any]) -> bool:
-    if session.get("type") == "id_number":
+def _document_options(session: SessionRecord) -> dict[str, DocumentOption]:
+    return session.options.get("document") or {}
+
+
+def _wants_id_number(session: SessionRecord) -> bool:
+    if session.type == "id_number":
         return True
-    document = (session.get("options") or {}).get("document") or {}
-    return bool(document.get("require_id_number"))
+    return bool(_document_options(session).get("require_id_number"))
 
 
-def report_sections(session: dict[str, Any]) -> list[str]:
+def report_sections(session: SessionRecord) -> list[str]:
     """Which checks a session's verification runs, from its type and options."""
-    options = session.get("options") or {}
-    details = session.get("provided_details") or {}
-    if session.get("type") == "id_number":
+    options = session.options
+    details = session.provided_details or {}
+    if session.type == "id_number":
         sections = ["id_number"]
     else:
         sections = ["document"]
-        document = options.get("document") or {}
+        document = _document_options(session)
         if document.get("require_matching_selfie"):
             sections.append("selfie")
         if document.get("require_id_number"):
@@ -119,26 +129,24 @@ def report_sections(session: dict[str, Any]) -> list[str]:
     return sections
 
 
-def _section(name: str, session: dict[str, Any], report_id: str) -> dict[str, Any]:
-    person = _PERSON
-    details = session.get("provided_details") or {}
+def _section(name: str, session: SessionRecord, report_id: str) -> JSONObject:
+    details = session.provided_details or {}
     if name == "document":
-        document_options = (session.get("options") or {}).get("document") or {}
-        allowed = document_options.get("allowed_types") or ["driving_license"]
+        allowed = _document_options(session).get("allowed_types")
         return {
             "status": "verified",
-            "address": copy.deepcopy(person["address"]),
-            "dob": dict(person["dob"]),
+            "address": dict(_ADDRESS),
+            "dob": dict(_DOB),
             "error": None,
             "expiration_date": {"day": 1, "month": 1, "year": 2040},
             "files": [f"file_{report_id[3:]}_front", f"file_{report_id[3:]}_back"],
-            "first_name": person["first_name"],
+            "first_name": _PERSON["first_name"],
             "issued_date": {"day": 1, "month": 1, "year": 2020},
             "issuing_country": "US",
-            "last_name": person["last_name"],
+            "last_name": _PERSON["last_name"],
             "number": "D1234567",
             "sex": "female",
-            "type": allowed[0],
+            "type": allowed[0] if isinstance(allowed, list) and allowed else "driving_license",
             "unparsed_place_of_birth": None,
             "unparsed_sex": None,
         }
@@ -152,59 +160,63 @@ def _section(name: str, session: dict[str, Any], report_id: str) -> dict[str, An
     if name == "id_number":
         return {
             "status": "verified",
-            "dob": dict(person["dob"]),
+            "dob": dict(_DOB),
             "error": None,
-            "first_name": person["first_name"],
-            "id_number": person["id_number"],
-            "id_number_type": person["id_number_type"],
-            "last_name": person["last_name"],
+            "first_name": _PERSON["first_name"],
+            "id_number": _PERSON["id_number"],
+            "id_number_type": _PERSON["id_number_type"],
+            "last_name": _PERSON["last_name"],
         }
     if name == "email":
         return {
             "status": "verified",
-            "email": details.get("email") or person["email"],
+            "email": details.get("email") or _PERSON["email"],
             "error": None,
         }
-    return {"status": "verified", "error": None, "phone": details.get("phone") or person["phone"]}
+    return {
+        "status": "verified",
+        "error": None,
+        "phone": details.get("phone") or _PERSON["phone"],
+    }
 
 
 def build_report(
-    session: dict[str, Any], report_id: str, created: int, error_code: str | None
-) -> dict[str, Any]:
-    """A verification report for one attempt; ``error_code`` makes it a failed one."""
-    sections = report_sections(session)
-    report: dict[str, Any] = {
-        "id": report_id,
-        "object": "identity.verification_report",
-        "client_reference_id": session.get("client_reference_id"),
-        "created": created,
-        "livemode": False,
-        "type": session["type"],
-        "verification_session": session["id"],
-    }
-    if session.get("verification_flow"):
-        report["verification_flow"] = session["verification_flow"]
-    if session["type"] == "id_number":
-        report["options"] = {"id_number": {}}
-    else:
-        report["options"] = {"document": dict((session.get("options") or {}).get("document") or {})}
-    for name in sections:
-        report[name] = _section(name, session, report_id)
+    session: SessionRecord, report_id: str, created: int, error_code: str | None
+) -> ReportRecord:
+    """A verification report for one attempt; ``error_code`` makes it a failed one.
+
+    The one place a report is built (a submission's outcome and ``seed`` both call it).
+    """
+    names = report_sections(session)
+    sections = {name: _section(name, session, report_id) for name in names}
     if error_code is not None:
-        failing = next(
-            (name for name in sections if error_code in _SECTION_CODES[name]), sections[0]
-        )
+        failing = next((name for name in names if error_code in _SECTION_CODES[name]), names[0])
         section_error = (
             error_code if error_code in _SECTION_CODES[failing] else f"{failing}_unverified_other"
         )
-        report[failing] = {
-            **{k: None for k in report[failing] if k not in ("status", "files")},
+        failed: JSONObject = {
+            **{k: None for k in sections[failing] if k not in ("status", "files")},
             "status": "unverified",
             "error": {"code": section_error, "reason": REASONS.get(error_code, "")},
         }
-        if "files" in report[failing]:
-            report[failing]["files"] = []
-    return report
+        if "files" in failed:
+            failed["files"] = []
+        sections[failing] = failed
+    return ReportRecord(
+        id=report_id,
+        created=created,
+        type=session.type,
+        verification_session=session.id,
+        client_reference_id=session.client_reference_id,
+        verification_flow=session.verification_flow or None,
+        options=(
+            {"id_number": {}}
+            if session.type == "id_number"
+            else {"document": dict(_document_options(session))}
+        ),
+        sections=sections,
+        account=session.account,
+    )
 
 
 # --- redaction ---------------------------------------------------------------------------
@@ -224,38 +236,49 @@ _STRING_KEYS = (
 )
 
 
-def _redact_fields(section: dict[str, Any]) -> None:
+def _redact_fields(section: dict[str, JSONValue]) -> None:
     for key in _STRING_KEYS:
         if isinstance(section.get(key), str):
             section[key] = REDACTED
     for key in _DATE_KEYS:
         if isinstance(section.get(key), dict):
             section[key] = {"day": None, "month": None, "year": None}
-    if isinstance(section.get("address"), dict):
+    address = section.get("address")
+    if isinstance(address, dict):
         section["address"] = {
-            k: (REDACTED if isinstance(v, str) else v) for k, v in section["address"].items()
+            k: (REDACTED if isinstance(v, str) else v) for k, v in address.items()
         }
     if isinstance(section.get("sex"), str):
         section["sex"] = REDACTED
-    if isinstance(section.get("files"), list):
-        section["files"] = [REDACTED for _ in section["files"]]
+    files = section.get("files")
+    if isinstance(files, list):
+        section["files"] = [REDACTED for _ in files]
 
 
-def redact_report(report: dict[str, Any]) -> None:
+def redact_report(report: ReportRecord) -> None:
     """Replace a report's personal data with ``[redacted]`` (in place)."""
-    for name in ("document", "selfie", "id_number", "email", "phone"):
-        if isinstance(report.get(name), dict):
-            _redact_fields(report[name])
+    for section in report.sections.values():
+        _redact_fields(section)
 
 
-def redact_session_public(session: dict[str, Any]) -> None:
-    """Replace a session's personal data (public fields) in place; metadata is erased."""
-    session["metadata"] = {}
-    details = session.get("provided_details")
+def redacted_details(details: Mapping[str, object] | None) -> dict[str, str] | None:
+    """``provided_details`` once redacted: the same keys, every value ``[redacted]``."""
+    return None if details is None else dict.fromkeys(details, REDACTED)
+
+
+def redact_session(session: SessionRecord) -> None:
+    """Replace a session's personal data in place: metadata is erased, provided details
+    and verified outputs are ``[redacted]``, the return URL forgotten."""
+    session.metadata = {}
+    session.provided_details = redacted_details(session.provided_details)
+    if session.private.verified_outputs is not None:
+        _redact_fields(session.private.verified_outputs)
+    session.private.return_url = None
+
+
+def redact_session_snapshot(snapshot: JSONObject) -> None:
+    """The same for a session as an event carries it (a wire object), in place."""
+    snapshot["metadata"] = {}
+    details = snapshot.get("provided_details")
     if isinstance(details, dict):
-        session["provided_details"] = dict.fromkeys(details, REDACTED)
-
-
-def redact_outputs(outputs: dict[str, Any]) -> None:
-    """Replace ``verified_outputs`` personal data in place."""
-    _redact_fields(outputs)
+        snapshot["provided_details"] = redacted_details(details)

@@ -4,17 +4,17 @@ A record is scoped by account, as on Stripe: every API key (``sk_test_``, ``rk_t
 rotated one) is the emulator's one platform account, ``Stripe-Account`` names a connected
 account; so the same key sent with two API keys of one account replays. A record lives 24
 hours and remembers a fingerprint of the request (method, path, parameters): the same key
-with anything else is an ``idempotency_error``. Records are plain dicts in the store, so a
-``state_file`` keeps them across restarts too.
+with anything else is an ``idempotency_error``. Records (`IdempotencyRecord`) live in the
+store, so a ``state_file`` keeps them across restarts too.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from dataclasses import dataclass
 
 from prefect_stripe_identity.emulator._errors import StripeAPIError
+from prefect_stripe_identity.emulator._records import IdempotencyRecord
 from prefect_stripe_identity.emulator._store import Store
 
 TTL_SECONDS = 24 * 3600
@@ -65,10 +65,10 @@ class IdempotencyStore:
         record = self._store.idempotency.get(key)
         if record is None:
             return None
-        if now - record["created"] > TTL_SECONDS:
+        if now - record.created > TTL_SECONDS:
             self._store.delete("idempotency", key)
             return None
-        if record["fingerprint"] != print_:
+        if record.fingerprint != print_:
             raise StripeAPIError(
                 400,
                 "Keys for idempotent requests can only be used with the same parameters they "
@@ -77,23 +77,17 @@ class IdempotencyStore:
                 type="idempotency_error",
                 stored=False,
             )
-        return StoredResponse(
-            status=record["status"],
-            body=base64.b64decode(record["body"]),
-            headers=dict(record["headers"]),
-        )
+        return StoredResponse(status=record.status, body=record.body, headers=dict(record.headers))
 
     def save(self, key: str, print_: str, response: StoredResponse, now: float) -> None:
         """Remember the first executed response."""
         self._store.put(
-            "idempotency",
-            key,
-            {
-                "id": key,
-                "created": now,
-                "fingerprint": print_,
-                "status": response.status,
-                "body": base64.b64encode(response.body).decode(),
-                "headers": response.headers,
-            },
+            IdempotencyRecord(
+                id=key,
+                created=now,
+                fingerprint=print_,
+                status=response.status,
+                body=response.body,
+                headers=dict(response.headers),
+            )
         )

@@ -7,11 +7,12 @@ back in the form.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from html import escape
 from importlib import resources
 from string import Template
-from typing import Any
 
+from prefect_stripe_identity.emulator._records import JSONValue
 from prefect_stripe_identity.emulator._validation import LAST_ERROR_CODES
 
 
@@ -29,18 +30,18 @@ def render(title: str, content: str) -> str:
     return _template().substitute(title=escape(title), content=content)
 
 
-def verify_page(session: dict[str, Any], token: str) -> str:
-    """The page with the outcome form."""
+def verify_page(session: Mapping[str, JSONValue], token: str) -> str:
+    """The page with the outcome form (``session``: the wire object)."""
     options = "\n".join(
         f'<option value="{escape(code)}">{escape(code)}</option>' for code in LAST_ERROR_CODES
     )
-    action = f"/_emulator/verify/{escape(session['id'])}"
+    action = f"/_emulator/verify/{escape(str(session['id']))}"
     content = f"""
 <h1>Verify your identity</h1>
 <dl>
-  <dt>Session</dt><dd><code>{escape(session["id"])}</code></dd>
-  <dt>Type</dt><dd>{escape(session["type"])}</dd>
-  <dt>Status</dt><dd id="status">{escape(session["status"])}</dd>
+  <dt>Session</dt><dd><code>{escape(str(session["id"]))}</code></dd>
+  <dt>Type</dt><dd>{escape(str(session["type"]))}</dd>
+  <dt>Status</dt><dd id="status">{escape(str(session["status"]))}</dd>
 </dl>
 <form method="post" action="{action}">
   <input type="hidden" name="token" value="{escape(token)}">
@@ -57,13 +58,13 @@ def verify_page(session: dict[str, Any], token: str) -> str:
     return render("Verify your identity (test mode)", content)
 
 
-def done_page(session: dict[str, Any]) -> str:
+def done_page(session: Mapping[str, JSONValue]) -> str:
     """Shown after a submission when the session has no ``return_url``."""
     content = f"""
 <h1>Thanks, your verification was submitted</h1>
 <dl>
-  <dt>Session</dt><dd><code>{escape(session["id"])}</code></dd>
-  <dt>Status</dt><dd id="status">{escape(session["status"])}</dd>
+  <dt>Session</dt><dd><code>{escape(str(session["id"]))}</code></dd>
+  <dt>Status</dt><dd id="status">{escape(str(session["status"]))}</dd>
 </dl>
 <p>You can close this page.</p>"""
     return render("Verification submitted (test mode)", content)

@@ -20,7 +20,7 @@ import string
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from prefect_stripe_identity.emulator import _fakedata
 from prefect_stripe_identity.emulator._config import EmulatorConfig
@@ -30,6 +30,20 @@ from prefect_stripe_identity.emulator._errors import (
     resource_missing,
     sensitive_denied,
     state_error,
+)
+from prefect_stripe_identity.emulator._records import (
+    DocumentOption,
+    EventRecord,
+    JSONObject,
+    LastError,
+    Outcome,
+    PendingOutcome,
+    Redaction,
+    ReportRecord,
+    SessionOptions,
+    SessionRecord,
+    SessionStatus,
+    SingleUseLink,
 )
 from prefect_stripe_identity.emulator._store import Collection, Store
 from prefect_stripe_identity.emulator._validation import check_metadata_count
@@ -104,10 +118,26 @@ class RequestContext:
     restricted: bool = False
 
 
-def account_of(obj: Mapping[str, Any]) -> str | None:
-    """The connected account an object belongs to (None: the platform account)."""
-    emu = obj.get("_emu")
-    return emu.get("account") if isinstance(emu, Mapping) else None
+class Listed(Protocol):
+    """What `Emulator.page` needs of a record it lists."""
+
+    @property
+    def id(self) -> str:
+        """The object's id."""
+        ...
+
+    @property
+    def created(self) -> int:
+        """When it was created (unix seconds)."""
+        ...
+
+    @property
+    def account(self) -> str | None:
+        """The connected account it belongs to (None: the platform account)."""
+        ...
+
+
+L = TypeVar("L", bound=Listed)
 
 
 def check_expand(expand: Iterable[str], allowed: frozenset[str], prefix: str = "") -> set[str]:
@@ -139,7 +169,7 @@ class Emulator:
     def __init__(
         self,
         config: EmulatorConfig,
-        on_event: Callable[[dict[str, Any]], None] | None = None,
+        on_event: Callable[[EventRecord], None] | None = None,
     ) -> None:
         self.config = config
         self.clock = config.clock
@@ -151,8 +181,8 @@ class Emulator:
         self.faults_by_kind: dict[str, int] = {}
         self.on_event = on_event
         self._due: list[tuple[float, int, str]] = []
-        for session_id, record in self.store.sessions.by_id.items():
-            self._schedule(session_id, record)
+        for record in self.store.sessions.values():
+            self._schedule(record)
 
     # --- time ------------------------------------------------------------------------------
 
@@ -160,19 +190,10 @@ class Emulator:
         """The emulator's current time."""
         return self.clock.now()
 
-    def _schedule(self, session_id: str, record: Mapping[str, Any]) -> None:
-        emu = record["_emu"]
-        times = [
-            t
-            for t in (
-                emu.get("auto_submit_at"),
-                emu.get("processing_until"),
-                emu.get("redaction_due"),
-            )
-            if t is not None
-        ]
-        if times:
-            heapq.heappush(self._due, (min(times), self.store.next_seq(), session_id))
+    def _schedule(self, record: SessionRecord) -> None:
+        due = record.private.timers.earliest()
+        if due is not None:
+            heapq.heappush(self._due, (due, self.store.next_seq(), record.id))
 
     def advance_due(self) -> None:
         """Apply every time-driven transition whose time has come."""
@@ -183,24 +204,27 @@ class Emulator:
             if record is not None:
                 self._advance(record, now)
 
-    def _advance(self, record: dict[str, Any], now: float) -> None:
-        emu = record["_emu"]
+    def _advance(self, record: SessionRecord, now: float) -> None:
+        timers = record.private.timers
         changed = False
         while True:
-            auto_at = emu.get("auto_submit_at")
-            until = emu.get("processing_until")
-            redaction_due = emu.get("redaction_due")
+            auto_at = timers.auto_submit_at
+            until = timers.processing_until
+            redaction_due = timers.redaction_due
             if auto_at is not None and auto_at <= now:
-                emu["auto_submit_at"] = None
-                if record["status"] == "requires_input" and record.get("redaction") is None:
-                    outcome = self.config.auto_outcome
-                    error = (
-                        None
-                        if outcome == "verified"
-                        else _fakedata.default_error_code(record["type"])
+                timers.auto_submit_at = None
+                if record.status == "requires_input" and record.redaction is None:
+                    # Any auto outcome but ``verified`` (``none`` too, for a session
+                    # scheduled before a restart with other settings) fails.
+                    verified = self.config.auto_outcome == "verified"
+                    self._begin_processing(
+                        record,
+                        auto_at,
+                        "verified" if verified else "unverified",
+                        None if verified else _fakedata.default_error_code(record.type),
+                        RequestContext(),
                     )
-                    self._begin_processing(record, auto_at, outcome, error, RequestContext())
-            elif until is not None and until <= now and record["status"] == "processing":
+            elif until is not None and until <= now and record.status == "processing":
                 self._complete(record, until)
             elif redaction_due is not None and redaction_due <= now:
                 self._finish_redaction(record, redaction_due)
@@ -209,54 +233,46 @@ class Emulator:
             changed = True
         if changed:
             self._save_session(record)
-            self._schedule(record["id"], record)
+            self._schedule(record)
 
     # --- persistence helpers ----------------------------------------------------------------
 
-    def _save_session(self, record: dict[str, Any]) -> None:
-        self.store.put("session", record["id"], record)
+    def _save_session(self, record: SessionRecord) -> None:
+        self.store.put(record)
 
-    def _session(self, session_id: str, account: str | None, param: str = "id") -> dict[str, Any]:
+    def _session(self, session_id: str, account: str | None, param: str = "id") -> SessionRecord:
         # An object of another account does not exist for this one, as on Stripe.
         record = self.store.sessions.get(session_id)
-        if record is None or account_of(record) != account:
+        if record is None or record.account != account:
             raise resource_missing("VerificationSession", session_id, param)
         return record
 
     # --- events -----------------------------------------------------------------------------
 
     def _emit(
-        self, event_type: str, record: dict[str, Any], when: float, ctx: RequestContext
+        self, event_type: str, record: SessionRecord, when: float, ctx: RequestContext
     ) -> None:
-        event_id = new_id("evt")
-        snapshot = self._public_session(record)
-        # Events are readable by anyone holding the webhook secret or an API key, and are
-        # logged by receivers: keep the single-use secrets out of them.
-        snapshot["client_secret"] = None
-        snapshot["url"] = None
         webhooks = 1 if self.config.webhook_url else 0
-        event = {
-            "id": event_id,
-            "object": "event",
-            "api_version": self.config.stripe_version,
-            "created": int(when),
-            "data": {"object": snapshot},
-            "livemode": False,
-            "pending_webhooks": webhooks,
-            "request": {"id": ctx.request_id, "idempotency_key": ctx.idempotency_key},
-            "type": event_type,
-            "_emu": {
-                "session": record["id"],
-                "delivered": webhooks == 0,
-                "account": account_of(record),
-            },
-        }
-        if account_of(record) is not None:
-            event["account"] = account_of(record)  # Connect events name their account
-        self.store.put("event", event_id, event)
+        event = EventRecord(
+            id=new_id("evt"),
+            type=event_type,
+            created=int(when),
+            api_version=self.config.stripe_version,
+            # Events are readable by anyone holding the webhook secret or an API key, and
+            # are logged by receivers: the single-use secrets stay out of them (to_stripe
+            # leaves client_secret and url null unless given).
+            snapshot=record.to_stripe(),
+            pending_webhooks=webhooks,
+            request_id=ctx.request_id,
+            idempotency_key=ctx.idempotency_key,
+            session_id=record.id,
+            delivered=webhooks == 0,
+            account=record.account,
+        )
+        self.store.put(event)
         self.stats["events_created"] += 1
         if self.on_event is not None and webhooks:
-            self.on_event(public(event))
+            self.on_event(event)
 
     def webhook_result(self, event_id: str, delivered: bool) -> None:
         """Record the final outcome of an event's delivery (called by the dispatcher)."""
@@ -265,61 +281,61 @@ class Emulator:
             if event is None:
                 return
             if delivered:
-                event["pending_webhooks"] = 0
-                event["_emu"]["delivered"] = True
+                event.pending_webhooks = 0
+                event.delivered = True
                 self.stats["webhooks_delivered"] += 1
             else:
                 self.stats["webhooks_given_up"] += 1
-            self.store.put("event", event_id, event)
+            self.store.put(event)
 
     # --- rendering --------------------------------------------------------------------------
 
-    def _public_session(self, record: Mapping[str, Any]) -> dict[str, Any]:
-        out = public(record)
-        out["client_secret"] = None
-        out["url"] = None
-        out["verified_outputs"] = None
-        return out
-
-    def render_session(
-        self, record: dict[str, Any], expand: set[str], base_url: str
-    ) -> dict[str, Any]:
+    def render_session(self, record: SessionRecord, expand: set[str], base_url: str) -> JSONObject:
         """A session as the API answers it: secrets only while it waits for input."""
-        out = self._public_session(record)
-        emu = record["_emu"]
-        if out["status"] == "requires_input" and emu.get("token"):
-            out["client_secret"] = emu["secret"]
-            out["url"] = (
+        link = record.private.link
+        client_secret = url = None
+        if record.status == "requires_input" and link is not None:
+            client_secret = link.secret
+            url = (
                 f"{self.config.public_url or base_url.rstrip('/')}"
-                f"/_emulator/verify/{record['id']}?token={emu['token']}"
+                f"/_emulator/verify/{record.id}?token={link.token}"
             )
-        report_id = record.get("last_verification_report")
+        report_out: JSONObject | None = None
+        report_id = record.last_verification_report
         if report_id and "last_verification_report" in _heads(expand):
             report = self.store.reports.get(report_id)
             if report is not None:
-                out["last_verification_report"] = self.render_report(
-                    report, _sub(expand, "last_verification_report")
-                )
-        if emu.get("verified_outputs") is not None and "verified_outputs" in _heads(expand):
-            outputs = copy.deepcopy(emu["verified_outputs"])
+                report_out = self.render_report(report, _sub(expand, "last_verification_report"))
+        outputs_out: JSONObject | None = None
+        outputs = record.private.verified_outputs
+        if outputs is not None and "verified_outputs" in _heads(expand):
+            outputs_out = copy.deepcopy(outputs)
             sub = _sub(expand, "verified_outputs")
             for key in SENSITIVE_OUTPUTS:
-                if key not in sub and outputs.get(key) != _fakedata.REDACTED:
-                    outputs[key] = None
-            out["verified_outputs"] = outputs
-        return out
+                if key not in sub and outputs_out.get(key) != _fakedata.REDACTED:
+                    outputs_out[key] = None
+        return record.to_stripe(
+            client_secret=client_secret,
+            url=url,
+            last_verification_report=report_out,
+            verified_outputs=outputs_out,
+        )
 
-    def render_report(self, report: Mapping[str, Any], expand: set[str]) -> dict[str, Any]:
+    def render_report(self, report: ReportRecord, expand: set[str]) -> JSONObject:
         """A report as the API answers it: the most sensitive fields only when expanded."""
-        out = copy.deepcopy(public(report))
+        out = report.to_stripe()
         for path in REPORT_EXPANDS:
-            section, key = path.split(".")
-            if isinstance(out.get(section), dict) and path not in expand:
-                out[section][key] = None
+            name, key = path.split(".")
+            section = out.get(name)
+            if isinstance(section, dict) and path not in expand:
+                section[key] = None
         return out
 
     def check_sensitive(
-        self, expand: set[str], ctx: RequestContext, obj: Mapping[str, Any] | None = None
+        self,
+        expand: set[str],
+        ctx: RequestContext,
+        obj: SessionRecord | ReportRecord | None = None,
     ) -> None:
         """Stripe's rule for sensitive verification results ("Access verification results").
 
@@ -339,28 +355,28 @@ class Emulator:
         if window is not None and processed is not None and self.now() - processed > window:
             raise sensitive_denied()
 
-    def _processed_at(self, obj: Mapping[str, Any]) -> int | None:
+    def _processed_at(self, obj: SessionRecord | ReportRecord) -> int | None:
         # A report is made when processing ends; a session was processed when its last
         # report was made (none: nothing sensitive to show).
-        if obj.get("object") == "identity.verification_report":
-            return int(obj["created"])
-        report_id = obj.get("last_verification_report")
-        report = self.store.reports.get(report_id) if isinstance(report_id, str) else None
-        return int(report["created"]) if report is not None else None
+        if isinstance(obj, ReportRecord):
+            return obj.created
+        report_id = obj.last_verification_report
+        report = self.store.reports.get(report_id) if report_id is not None else None
+        return report.created if report is not None else None
 
     # --- sessions: the API operations ------------------------------------------------------
 
-    def _fresh_secret(self, record: dict[str, Any]) -> None:
+    def _fresh_secret(self, record: SessionRecord) -> None:
         # A new single-use url/client_secret each time the session (again) waits for input.
         token = new_id("tok", 32)[4:]
-        record["_emu"]["token"] = token
-        record["_emu"]["secret"] = f"{record['id']}_secret_{new_id('x', 24)[2:]}"
+        record.private.link = SingleUseLink(
+            token=token, secret=f"{record.id}_secret_{new_id('x', 24)[2:]}"
+        )
 
-    def _clear_secret(self, record: dict[str, Any]) -> None:
-        record["_emu"]["token"] = None
-        record["_emu"]["secret"] = None
+    def _clear_secret(self, record: SessionRecord) -> None:
+        record.private.link = None
 
-    def create_session(self, params: Mapping[str, Any], ctx: RequestContext) -> dict[str, Any]:
+    def create_session(self, params: Mapping[str, Any], ctx: RequestContext) -> SessionRecord:
         """POST /v1/identity/verification_sessions."""
         session_type = params.get("type")
         flow = params.get("verification_flow")
@@ -379,136 +395,116 @@ class Emulator:
         metadata = {k: v for k, v in (params.get("metadata") or {}).items() if v != ""}
         check_metadata_count(metadata)
         now = self.now()
-        session_id = new_id("vs")
-        record: dict[str, Any] = {
-            "id": session_id,
-            "object": "identity.verification_session",
-            "client_reference_id": params.get("client_reference_id"),
-            "created": int(now),
-            "last_error": None,
-            "last_verification_report": None,
-            "livemode": False,
-            "metadata": metadata,
-            "options": _options_for(session_type or "verification_flow", params.get("options")),
-            "provided_details": _provided(None, params.get("provided_details")),
-            "redaction": None,
-            "related_customer": params.get("related_customer"),
-            "related_customer_account": params.get("related_customer_account"),
-            "status": "requires_input",
-            "type": session_type or "verification_flow",
-            "_emu": {
-                "auto_submit_at": None,
-                "processing_until": None,
-                "outcome": None,
-                "redaction_due": None,
-                "verified_outputs": None,
-                "return_url": params.get("return_url"),
-                "account": ctx.account,
-            },
-        }
-        if params.get("related_person"):
-            record["related_person"] = dict(params["related_person"])
-        if flow is not None:
-            record["verification_flow"] = flow
+        kind = session_type or "verification_flow"
+        related_person = params.get("related_person")
+        record = SessionRecord(
+            id=new_id("vs"),
+            created=int(now),
+            type=kind,
+            client_reference_id=params.get("client_reference_id"),
+            metadata=metadata,
+            options=_options_for(kind, params.get("options")),
+            provided_details=_provided(None, params.get("provided_details")),
+            related_customer=params.get("related_customer"),
+            related_customer_account=params.get("related_customer_account"),
+            related_person=dict(related_person) if related_person else None,
+            verification_flow=flow,
+        )
+        record.private.account = ctx.account
+        record.private.return_url = params.get("return_url")
         self._fresh_secret(record)
         if self.config.auto_outcome != "none":
-            record["_emu"]["auto_submit_at"] = now + self.config.auto_submit_seconds
+            record.private.timers.auto_submit_at = now + self.config.auto_submit_seconds
         self._save_session(record)
         self.stats["sessions_created"] += 1
         self._emit("identity.verification_session.created", record, now, ctx)
-        self._schedule(session_id, record)
+        self._schedule(record)
         self._advance(record, now)
         return record
 
-    def retrieve_session(self, session_id: str, account: str | None = None) -> dict[str, Any]:
+    def retrieve_session(self, session_id: str, account: str | None = None) -> SessionRecord:
         """GET /v1/identity/verification_sessions/{id}."""
         return self._session(session_id, account)
 
     def update_session(
         self, session_id: str, params: Mapping[str, Any], ctx: RequestContext
-    ) -> dict[str, Any]:
+    ) -> SessionRecord:
         """POST /v1/identity/verification_sessions/{id}: only while ``requires_input``."""
         record = self._session(session_id, ctx.account)
-        if record.get("redaction") is not None:
+        if record.redaction is not None:
             raise state_error(
                 "This VerificationSession has been redacted and can no longer be updated."
             )
-        if record["status"] != "requires_input":
+        if record.status != "requires_input":
             raise state_error(
-                f"This VerificationSession has status `{record['status']}` and cannot be "
+                f"This VerificationSession has status `{record.status}` and cannot be "
                 "updated; only a VerificationSession in `requires_input` can be updated."
             )
         if "metadata" in params:
-            record["metadata"] = _merge_metadata(record["metadata"], params["metadata"])
-        if "type" in params and params["type"] != record["type"]:
-            record["type"] = params["type"]
-            record["options"] = _options_for(params["type"], None)
+            record.metadata = _merge_metadata(record.metadata, params["metadata"])
+        if "type" in params and params["type"] != record.type:
+            record.type = params["type"]
+            record.options = _options_for(params["type"], None)
         if "options" in params:
-            record["options"] = _options_for(record["type"], params["options"], record["options"])
+            record.options = _options_for(record.type, params["options"], record.options)
         if "provided_details" in params:
-            record["provided_details"] = _provided(
-                record.get("provided_details"), params["provided_details"]
-            )
+            record.provided_details = _provided(record.provided_details, params["provided_details"])
         self._save_session(record)
         return record
 
-    def cancel_session(self, session_id: str, ctx: RequestContext) -> dict[str, Any]:
+    def cancel_session(self, session_id: str, ctx: RequestContext) -> SessionRecord:
         """POST .../cancel: only while ``requires_input``; irreversible."""
         record = self._session(session_id, ctx.account)
-        if record["status"] != "requires_input" or record.get("redaction") is not None:
+        if record.status != "requires_input" or record.redaction is not None:
             raise state_error(
-                f"This VerificationSession has status `{record['status']}` and cannot be "
+                f"This VerificationSession has status `{record.status}` and cannot be "
                 "canceled; only a VerificationSession in `requires_input` can be canceled."
             )
         self._cancel(record, self.now(), ctx)
         self._save_session(record)
         return record
 
-    def _cancel(self, record: dict[str, Any], when: float, ctx: RequestContext) -> None:
-        record["status"] = "canceled"
-        record["_emu"]["auto_submit_at"] = None
+    def _cancel(self, record: SessionRecord, when: float, ctx: RequestContext) -> None:
+        record.status = "canceled"
+        record.private.timers.auto_submit_at = None
         self._clear_secret(record)
         self._emit("identity.verification_session.canceled", record, when, ctx)
 
-    def redact_session(self, session_id: str, ctx: RequestContext) -> dict[str, Any]:
+    def redact_session(self, session_id: str, ctx: RequestContext) -> SessionRecord:
         """POST .../redact: from ``requires_input`` (which also cancels) or ``verified``."""
         record = self._session(session_id, ctx.account)
-        if record.get("redaction") is not None:
+        if record.redaction is not None:
             return record  # Redacting again changes nothing, as on Stripe.
-        if record["status"] not in ("requires_input", "verified"):
+        if record.status not in ("requires_input", "verified"):
             raise state_error(
-                f"This VerificationSession has status `{record['status']}` and cannot be "
+                f"This VerificationSession has status `{record.status}` and cannot be "
                 "redacted; only a VerificationSession in `requires_input` or `verified` can be "
                 "redacted."
             )
         now = self.now()
-        if record["status"] == "requires_input":
+        if record.status == "requires_input":
             self._cancel(record, now, ctx)
-        record["redaction"] = {"status": "processing"}
-        record["metadata"] = {}
-        record["_emu"]["redaction_due"] = now + self.config.redaction_seconds
+        record.redaction = Redaction("processing")
+        record.metadata = {}
+        record.private.timers.redaction_due = now + self.config.redaction_seconds
         self._save_session(record)
-        self._schedule(session_id, record)
+        self._schedule(record)
         self._advance(record, now)
         return record
 
-    def _finish_redaction(self, record: dict[str, Any], when: float) -> None:
-        emu = record["_emu"]
-        emu["redaction_due"] = None
-        _fakedata.redact_session_public(record)
-        if emu.get("verified_outputs") is not None:
-            _fakedata.redact_outputs(emu["verified_outputs"])
-        emu["return_url"] = None
-        record["redaction"] = {"status": "redacted"}
+    def _finish_redaction(self, record: SessionRecord, when: float) -> None:
+        record.private.timers.redaction_due = None
+        _fakedata.redact_session(record)
+        record.redaction = Redaction("redacted")
         # Related objects are redacted too: every report of the session, and past events.
-        for report in self.store.reports.by_id.values():
-            if report.get("verification_session") == record["id"]:
+        for report in self.store.reports.values():
+            if report.verification_session == record.id:
                 _fakedata.redact_report(report)
-                self.store.put("report", report["id"], report)
-        for event in self.store.events.by_id.values():
-            if event["_emu"].get("session") == record["id"]:
-                _fakedata.redact_session_public(event["data"]["object"])
-                self.store.put("event", event["id"], event)
+                self.store.put(report)
+        for event in self.store.events.values():
+            if event.session_id == record.id:
+                _fakedata.redact_session_snapshot(event.snapshot)
+                self.store.put(event)
         self._emit("identity.verification_session.redacted", record, when, RequestContext())
 
     # --- submission and outcome -------------------------------------------------------------
@@ -516,11 +512,11 @@ class Emulator:
     def submit(
         self,
         session_id: str,
-        outcome: str,
+        outcome: Outcome,
         error_code: str | None,
         ctx: RequestContext,
         token: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> SessionRecord:
         """The person submits (hosted page or test control): ``processing``, then the outcome.
 
         With ``token`` (the hosted page), the session's current single-use token must match.
@@ -529,81 +525,70 @@ class Emulator:
         record = self.store.sessions.get(session_id)
         if record is None:
             raise resource_missing("VerificationSession", session_id)
-        if token is not None and (
-            not record["_emu"].get("token")
-            or not secrets.compare_digest(token, record["_emu"]["token"])
-        ):
+        link = record.private.link
+        if token is not None and (link is None or not secrets.compare_digest(token, link.token)):
             raise StripeAPIError(404, "This verification link is invalid or was already used.")
-        if record["status"] != "requires_input" or record.get("redaction") is not None:
+        if record.status != "requires_input" or record.redaction is not None:
             raise state_error(
-                f"This VerificationSession has status `{record['status']}` and cannot be "
+                f"This VerificationSession has status `{record.status}` and cannot be "
                 "submitted; only a VerificationSession in `requires_input` can be."
             )
         if outcome == "unverified" and error_code is None:
-            error_code = _fakedata.default_error_code(record["type"])
+            error_code = _fakedata.default_error_code(record.type)
         now = self.now()
-        record["_emu"]["auto_submit_at"] = None
+        record.private.timers.auto_submit_at = None
         if outcome == "unverified" and error_code in NOT_SUBMITTED_CODES:
             self._not_submitted(record, now, error_code, ctx)
         else:
             self._begin_processing(record, now, outcome, error_code, ctx)
         self._save_session(record)
-        self._schedule(session_id, record)
+        self._schedule(record)
         self._advance(record, now)
         return record
 
     def _not_submitted(
-        self, record: dict[str, Any], when: float, error_code: str, ctx: RequestContext
+        self, record: SessionRecord, when: float, error_code: str, ctx: RequestContext
     ) -> None:
         # The person left, declined or could not go on: no processing, no report (the
         # last report, if any, stays the last one), a fresh link for another try.
-        record["last_error"] = {
-            "code": error_code,
-            "reason": _fakedata.REASONS.get(error_code, "Verification failed (emulated)."),
-        }
+        record.last_error = _last_error(error_code)
         self._fresh_secret(record)
         self._emit("identity.verification_session.requires_input", record, when, ctx)
 
     def _begin_processing(
         self,
-        record: dict[str, Any],
+        record: SessionRecord,
         when: float,
-        outcome: str,
+        outcome: Outcome,
         error_code: str | None,
         ctx: RequestContext,
     ) -> None:
-        record["status"] = "processing"
-        record["last_error"] = None
+        record.status = "processing"
+        record.last_error = None
         self._clear_secret(record)
-        record["_emu"]["processing_until"] = when + self.config.processing_seconds
-        record["_emu"]["outcome"] = {
-            "outcome": outcome,
-            "error_code": None if outcome == "verified" else error_code,
-        }
+        record.private.timers.processing_until = when + self.config.processing_seconds
+        record.private.outcome = PendingOutcome(
+            outcome, None if outcome == "verified" else error_code
+        )
         self._emit("identity.verification_session.processing", record, when, ctx)
 
-    def _complete(self, record: dict[str, Any], when: float) -> None:
-        emu = record["_emu"]
-        outcome = emu.get("outcome") or {"outcome": "verified", "error_code": None}
-        emu["processing_until"] = None
-        emu["outcome"] = None
-        error_code = outcome.get("error_code") if outcome["outcome"] != "verified" else None
-        report_id = new_id("vr")
-        report = _fakedata.build_report(record, report_id, int(when), error_code)
-        report["_emu"] = {"account": account_of(record)}
-        self.store.put("report", report_id, report)
+    def _complete(self, record: SessionRecord, when: float) -> None:
+        private = record.private
+        outcome = private.outcome or PendingOutcome("verified", None)
+        private.timers.processing_until = None
+        private.outcome = None
+        error_code = outcome.error_code if outcome.outcome != "verified" else None
+        report = _fakedata.build_report(record, new_id("vr"), int(when), error_code)
+        self.store.put(report)
         self.stats["reports_created"] += 1
-        record["last_verification_report"] = report_id
+        record.last_verification_report = report.id
         if error_code is None:
-            record["status"] = "verified"
-            emu["verified_outputs"] = _fakedata.verified_outputs(record)
+            record.status = "verified"
+            private.verified_outputs = _fakedata.verified_outputs(record)
             self._emit("identity.verification_session.verified", record, when, RequestContext())
         else:
-            record["status"] = "requires_input"
-            record["last_error"] = {
-                "code": error_code,
-                "reason": _fakedata.REASONS.get(error_code, "Verification failed (emulated)."),
-            }
+            record.status = "requires_input"
+            record.last_error = _last_error(error_code)
             self._fresh_secret(record)
             self._emit(
                 "identity.verification_session.requires_input", record, when, RequestContext()
@@ -611,17 +596,17 @@ class Emulator:
 
     # --- reports ----------------------------------------------------------------------------
 
-    def retrieve_report(self, report_id: str, account: str | None = None) -> dict[str, Any]:
+    def retrieve_report(self, report_id: str, account: str | None = None) -> ReportRecord:
         """GET /v1/identity/verification_reports/{id}."""
         report = self.store.reports.get(report_id)
-        if report is None or account_of(report) != account:
+        if report is None or report.account != account:
             raise resource_missing("VerificationReport", report_id)
         return report
 
-    def retrieve_event(self, event_id: str, account: str | None = None) -> dict[str, Any]:
+    def retrieve_event(self, event_id: str, account: str | None = None) -> EventRecord:
         """GET /v1/events/{id}."""
         event = self.store.events.get(event_id)
-        if event is None or account_of(event) != account:
+        if event is None or event.account != account:
             raise resource_missing("event", event_id)
         return event
 
@@ -629,12 +614,12 @@ class Emulator:
 
     def page(
         self,
-        collection: Collection,
+        collection: Collection[L],
         kind: str,
         params: Mapping[str, Any],
-        keep: Callable[[dict[str, Any]], bool],
+        keep: Callable[[L], bool],
         account: str | None = None,
-    ) -> tuple[list[dict[str, Any]], bool]:
+    ) -> tuple[list[L], bool]:
         """One page of ``account``'s objects, newest first, with Stripe's cursors; returns
         (objects, has_more)."""
         after, before = params.get("starting_after"), params.get("ending_before")
@@ -650,18 +635,18 @@ class Emulator:
         ordered = collection.newest_first()
         cursor = after if after is not None else before
         cursor_obj = collection.get(cursor) if cursor is not None else None
-        if cursor is not None and (cursor_obj is None or account_of(cursor_obj) != account):
+        if cursor is not None and (cursor_obj is None or cursor_obj.account != account):
             raise resource_missing(kind, cursor, "starting_after" if after else "ending_before")
         position = collection.position(cursor) if cursor is not None else None
 
-        def selected(ids: Iterable[str]) -> Iterable[dict[str, Any]]:
+        def selected(ids: Iterable[str]) -> Iterable[L]:
             for object_id in ids:
                 obj = collection.by_id[object_id]
-                if account_of(obj) == account and matches(obj["created"]) and keep(obj):
+                if obj.account == account and matches(obj.created) and keep(obj):
                     yield obj
 
         if before is not None and position is not None:
-            found: list[dict[str, Any]] = []
+            found: list[L] = []
             for obj in selected(reversed(ordered[:position])):  # closest to the cursor first
                 found.append(obj)
                 if len(found) > limit:
@@ -670,7 +655,7 @@ class Emulator:
             return list(reversed(found[:limit])), has_more
         if position is not None:
             ordered = ordered[position + 1 :]
-        result: list[dict[str, Any]] = []
+        result: list[L] = []
         for obj in selected(ordered):
             result.append(obj)
             if len(result) > limit:
@@ -682,7 +667,7 @@ class Emulator:
     def seed(
         self,
         count: int,
-        status: str,
+        status: SessionStatus,
         age_days: int,
         session_type: str,
         metadata: Mapping[str, str] | None = None,
@@ -695,52 +680,30 @@ class Emulator:
         """
         now = self.now()
         created = int(now - age_days * 86400)
-        sessions: list[tuple[str, dict[str, Any]]] = []
-        reports: list[tuple[str, dict[str, Any]]] = []
+        sessions: list[SessionRecord] = []
+        reports: list[ReportRecord] = []
         for _ in range(count):
-            session_id = new_id("vs")
-            record: dict[str, Any] = {
-                "id": session_id,
-                "object": "identity.verification_session",
-                "client_reference_id": None,
-                "created": created,
-                "last_error": None,
-                "last_verification_report": None,
-                "livemode": False,
-                "metadata": {"seeded": "true", **(metadata or {})},
-                "options": _options_for(session_type, None),
-                "provided_details": None,
-                "redaction": None,
-                "related_customer": None,
-                "related_customer_account": None,
-                "status": status,
-                "type": session_type,
-                "_emu": {
-                    "auto_submit_at": None,
-                    "processing_until": None,
-                    "outcome": None,
-                    "redaction_due": None,
-                    "verified_outputs": None,
-                    "return_url": None,
-                    "token": None,
-                    "secret": None,
-                },
-            }
+            record = SessionRecord(
+                id=new_id("vs"),
+                created=created,
+                type=session_type,
+                status=status,
+                metadata={"seeded": "true", **(metadata or {})},
+                options=_options_for(session_type, None),
+            )
             if status == "requires_input":
                 self._fresh_secret(record)
             elif status == "verified":
-                report_id = new_id("vr")
-                reports.append(
-                    (report_id, _fakedata.build_report(record, report_id, created, None))
-                )
-                record["last_verification_report"] = report_id
-                record["_emu"]["verified_outputs"] = _fakedata.verified_outputs(record)
-            sessions.append((session_id, record))
-        self.store.put_many("report", reports)
-        self.store.put_many("session", sessions)
+                report = _fakedata.build_report(record, new_id("vr"), created, None)
+                reports.append(report)
+                record.last_verification_report = report.id
+                record.private.verified_outputs = _fakedata.verified_outputs(record)
+            sessions.append(record)
+        self.store.put_many(reports)
+        self.store.put_many(sessions)
         self.stats["sessions_created"] += count
         self.stats["reports_created"] += len(reports)
-        return [session_id for session_id, _ in sessions]
+        return [record.id for record in sessions]
 
     def reset(self) -> None:
         """Forget every object, idempotency record and counter."""
@@ -758,7 +721,7 @@ class Emulator:
         out["events"] = len(self.store.events)
         by_status: dict[str, int] = {}
         for record in self.store.sessions.by_id.values():
-            by_status[record["status"]] = by_status.get(record["status"], 0) + 1
+            by_status[record.status] = by_status.get(record.status, 0) + 1
         out["sessions_by_status"] = by_status
         return out
 
@@ -766,9 +729,10 @@ class Emulator:
 # --- helpers -----------------------------------------------------------------------------
 
 
-def public(obj: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy without the emulator's private ``_emu`` state."""
-    return {k: copy.deepcopy(v) for k, v in obj.items() if k != "_emu"}
+def _last_error(error_code: str) -> LastError:
+    return LastError(
+        error_code, _fakedata.REASONS.get(error_code, "Verification failed (emulated).")
+    )
 
 
 def _heads(expand: set[str]) -> set[str]:
@@ -783,20 +747,20 @@ def _sub(expand: set[str], head: str) -> set[str]:
 def _options_for(
     session_type: str,
     given: Any,
-    current: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
+    current: SessionOptions | None = None,
+) -> SessionOptions:
     if session_type == "id_number":
         return {"id_number": {}}
     if session_type == "verification_flow":
         return dict(current or {})
-    document = dict((current or {}).get("document") or {})
+    document: dict[str, DocumentOption] = dict((current or {}).get("document") or {})
     if isinstance(given, Mapping) and "document" in given:
         # ``options[document]=""`` unsets the document options.
         document = {} if given["document"] == "" else {**document, **given["document"]}
     return {"document": document}
 
 
-def _provided(current: Mapping[str, Any] | None, given: Any) -> dict[str, Any] | None:
+def _provided(current: Mapping[str, str] | None, given: Any) -> dict[str, str] | None:
     if given is None:
         return dict(current) if current else None
     merged = dict(current or {})
@@ -835,6 +799,6 @@ def _created_filter(created: Any) -> Callable[[int], bool]:
     )
 
 
-def dumps(obj: Any) -> bytes:
+def dumps(obj: object) -> bytes:
     """JSON as Stripe sends it (two-space indented)."""
     return json.dumps(obj, indent=2).encode()

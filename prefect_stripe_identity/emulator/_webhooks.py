@@ -14,7 +14,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 import httpx
 
@@ -59,12 +58,10 @@ class WebhookDispatcher:
         self._thread: threading.Thread | None = None
         self._stopping = False
 
-    def enqueue(self, event: dict[str, Any], payload: bytes) -> None:
-        """Schedule an event for delivery now."""
+    def enqueue(self, event_id: str, payload: bytes) -> None:
+        """Schedule an event (``payload``: its JSON as delivered) for delivery now."""
         with self._cond:
-            heapq.heappush(
-                self._queue, (time.monotonic(), next(self._order), event["id"], payload, 1)
-            )
+            heapq.heappush(self._queue, (time.monotonic(), next(self._order), event_id, payload, 1))
             if self._thread is None and not self._stopping:
                 self._thread = threading.Thread(
                     target=self._run, name="emulator-webhooks", daemon=True

@@ -5,6 +5,7 @@ as a Prefect worker would)."""
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import signal
 import subprocess
@@ -23,6 +24,7 @@ from prefect.settings import PREFECT_API_URL
 from prefect.states import Crashed
 
 from prefect_stripe_identity.emulator import EmulatorServer
+from prefect_stripe_identity.emulator._records import SessionRecord
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -33,12 +35,22 @@ def stats(emulator: EmulatorServer) -> dict[str, Any]:
     return httpx.get(f"{emulator.url}/_emulator/stats", timeout=30).json()  # type: ignore[no-any-return]
 
 
-def sessions(emulator: EmulatorServer) -> list[dict[str, Any]]:
-    """A snapshot of every session record the emulator holds (read under its lock)."""
+def sessions(emulator: EmulatorServer) -> list[SessionRecord]:
+    """A snapshot of every session record the emulator holds (read under its lock): a
+    shallow copy of each, so a field the emulator sets later does not change it."""
     state = emulator.app.emulator
     with state.lock:
         state.advance_due()
-        return [dict(record) for record in state.store.sessions.by_id.values()]
+        return [copy.copy(record) for record in state.store.sessions.values()]
+
+
+def count_sessions(emulator: EmulatorServer, predicate: Callable[[SessionRecord], bool]) -> int:
+    """How many session records satisfy ``predicate``, read under the emulator's lock
+    without copying them (cheap enough to poll while thousands of sessions are swept)."""
+    state = emulator.app.emulator
+    with state.lock:
+        state.advance_due()
+        return sum(1 for record in state.store.sessions.by_id.values() if predicate(record))
 
 
 def summary(title: str, figures: dict[str, Any]) -> None:

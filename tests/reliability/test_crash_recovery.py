@@ -31,6 +31,7 @@ from reliability_helpers import (
     ProcessInfo,
     assert_dead,
     assert_quiet,
+    count_sessions,
     leftovers,
     mark_crashed_and_retry,
     read_flow_run,
@@ -132,7 +133,7 @@ def _kill_verify_and_retry(start_emulator: Any, workdir: Path) -> None:
     assert read_flow_run(flow_run_id).state_type == StateType.RUNNING
     assert created["flow_run_id"] == str(flow_run_id)
     [record] = sessions(emulator)
-    assert (record["id"], record["status"]) == (created["session_id"], "requires_input")
+    assert (record.id, record.status) == (created["session_id"], "requires_input")
     replays_before = stats(emulator)["idempotent_replays"]
 
     mark_crashed_and_retry(flow_run_id, log)
@@ -172,9 +173,9 @@ def _finish_verification(
     # The person finishes once the retried run has annotated a session (it waits on it).
     annotated = wait_for(
         lambda: [
-            r["id"]
+            r.id
             for r in sessions(emulator)
-            if r["metadata"].get(FLOW_RUN_METADATA_KEY) == str(flow_run_id)
+            if r.metadata.get(FLOW_RUN_METADATA_KEY) == str(flow_run_id)
         ],
         RUN_TIMEOUT,
         f"the retried run to annotate its session:\n{second.output()}",
@@ -200,7 +201,7 @@ def _check_verify_outcome(
             "flow run": f"{flow_run.state_type.value}, run_count {flow_run.run_count}",
             "sessions created": figures["sessions_created"],
             "create replayed on retry": figures["idempotent_replays"] - replays_before,
-            "sessions left open": sum(r["status"] == "requires_input" for r in records),
+            "sessions left open": sum(r.status == "requires_input" for r in records),
         },
     )
     assert flow_run.state_type == StateType.COMPLETED
@@ -210,8 +211,8 @@ def _check_verify_outcome(
     assert figures["sessions_created"] == 1
     assert figures["idempotent_replays"] > replays_before
     [record] = records
-    assert record["id"] == session_id
-    assert record["status"] == "verified"
+    assert record.id == session_id
+    assert record.status == "verified"
 
 
 # --- the retention sweep killed half way ------------------------------------------------------
@@ -244,7 +245,7 @@ def test_a_sweep_killed_half_way_finishes_on_retry_and_touches_no_fresh_session(
             data={"count": fresh // 2, "status": status, "age_days": 0},
         )
         fresh_ids |= set(answer.json()["ids"])
-    fresh_before = {r["id"]: r for r in sessions(emulator) if r["id"] in fresh_ids}
+    fresh_before = {r.id: r for r in sessions(emulator) if r.id in fresh_ids}
     credentials = StripeIdentityCredentials(api_key=KEY, api_base=emulator.url)
     flow_run_id = _deploy(
         credentials,
@@ -256,7 +257,7 @@ def test_a_sweep_killed_half_way_finishes_on_retry_and_touches_no_fresh_session(
     )
 
     def redacted() -> int:
-        return sum(r["redaction"] is not None for r in sessions(emulator))
+        return count_sessions(emulator, lambda r: r.redaction is not None)
 
     log = tmp_path / "sweep.log"
     started = time.monotonic()
@@ -295,10 +296,12 @@ def test_a_sweep_killed_half_way_finishes_on_retry_and_touches_no_fresh_session(
     total = time.monotonic() - started
 
     flow_run = read_flow_run(flow_run_id)
-    records = {r["id"]: r for r in sessions(emulator)}
+    records = {r.id: r for r in sessions(emulator)}
     figures = stats(emulator)
     not_done = [
-        i for i in expired_ids if (records[i]["redaction"] or {}).get("status") != "redacted"
+        i
+        for i in expired_ids
+        if records[i].redaction is None or records[i].redaction.status != "redacted"
     ]
     touched = [i for i in fresh_ids if records[i] != fresh_before[i]]
     summary(

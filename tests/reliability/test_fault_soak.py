@@ -134,18 +134,18 @@ def test_fault_soak(
     assert result["failures"] == []
     # Exactly one session per create: the emulator's own records, one per reference.
     records = sessions(emulator)
-    references = Counter(r["client_reference_id"] for r in records)
+    references = Counter(r.client_reference_id for r in records)
     assert figures["sessions_created"] == len(records) == creates
     assert references == Counter(f"soak-{i}" for i in range(creates))
     created_ids = [s.id for s in result["created"]]
-    assert sorted(created_ids) == sorted(r["id"] for r in records)
+    assert sorted(created_ids) == sorted(r.id for r in records)
     # What the tasks returned is what the emulator holds.
     assert [s.id for s in result["retrieved"]] == [
         created_ids[i % creates] for i in range(retrieves)
     ]
     canceled = {s.id for s in result["canceled"]}
     assert canceled == set(created_ids[:cancels])
-    assert {r["id"] for r in records if r["status"] == "canceled"} == canceled
+    assert {r.id for r in records if r.status == "canceled"} == canceled
     # The soak really met every kind of fault, lost responses after creates included.
     assert set(figures["faults_by_kind"]) == set(FAULT_KINDS)
     assert figures["idempotent_replays"] > 0
@@ -229,8 +229,8 @@ def test_verify_identity_under_faults_leaves_no_session_open(
     wall = time.monotonic() - started
     figures = stats(emulator)
     records = sessions(emulator)
-    left_open = [r["id"] for r in records if r["status"] == "requires_input"]
-    live = Counter(r["client_reference_id"] for r in records if r["status"] != "canceled")
+    left_open = [r.id for r in records if r.status == "requires_input"]
+    live = Counter(r.client_reference_id for r in records if r.status != "canceled")
     failed = [s for s in states if not s.is_completed()]
     summary(
         f"verify_identity fault soak ({runs} runs; fault rate {fault_rate}, "

@@ -52,7 +52,7 @@ def test_the_sweep_under_the_test_mode_rate_limit(
     figures = stats(emulator)
     share = figures["rate_limited"] / figures["requests"]
     not_redacted = [
-        r["id"] for r in sessions(emulator) if (r["redaction"] or {}).get("status") != "redacted"
+        r.id for r in sessions(emulator) if r.redaction is None or r.redaction.status != "redacted"
     ]
     summary(
         f"rate limits: sweep of {count} sessions at {requests_per_second:g} requests/s "

@@ -28,6 +28,7 @@ from reliability_helpers import summary
 
 from prefect_stripe_identity import _demo
 from prefect_stripe_identity.emulator import _fakedata, _state
+from prefect_stripe_identity.emulator._records import SessionRecord
 
 pytestmark = [pytest.mark.usefixtures("prefect_engine"), pytest.mark.reliability]
 
@@ -36,7 +37,7 @@ DEMO_KEY = "sk_test_demo"
 
 def _personal_values() -> list[str]:
     person = _fakedata._PERSON
-    address = person["address"]
+    address = _fakedata._ADDRESS
     return [
         person["first_name"],
         person["last_name"],
@@ -68,9 +69,11 @@ def test_the_demo_leaves_no_secret_nor_personal_datum_at_rest(
     issued: list[str] = []
     fresh_secret = _state.Emulator._fresh_secret
 
-    def recording(self: Any, record: dict[str, Any]) -> None:
+    def recording(self: Any, record: SessionRecord) -> None:
         fresh_secret(self, record)
-        issued.extend([record["_emu"]["secret"], record["_emu"]["token"]])
+        link = record.private.link
+        assert link is not None
+        issued.extend([link.secret, link.token])
 
     monkeypatch.setattr(_state.Emulator, "_fresh_secret", recording)
     lines: list[str] = []
