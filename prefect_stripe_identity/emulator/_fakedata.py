@@ -194,13 +194,13 @@ def build_report(
         section_error = (
             error_code if error_code in _SECTION_CODES[failing] else f"{failing}_unverified_other"
         )
+        # The verified section's fields nulled (``files`` kept, empty: no image of a failed
+        # attempt is kept), then the status and the error.
         failed: JSONObject = {
-            **{k: None for k in sections[failing] if k not in ("status", "files")},
+            **{k: [] if k == "files" else None for k in sections[failing] if k != "status"},
             "status": "unverified",
             "error": {"code": section_error, "reason": REASONS.get(error_code, "")},
         }
-        if "files" in failed:
-            failed["files"] = []
         sections[failing] = failed
     return ReportRecord(
         id=report_id,

@@ -339,10 +339,24 @@ class ReportRecord:
             verification_flow=_opt_str(doc.get("verification_flow")),
             options=_options(doc.get("options", {})),
             sections={
-                name: _object(section) for name, section in doc.items() if name in REPORT_SECTIONS
+                name: _legacy_section(name, _object(section))
+                for name, section in doc.items()
+                if name in REPORT_SECTIONS
             },
             account=_opt_str(emu.get("account")),
         )
+
+
+def _legacy_section(name: str, section: JSONObject) -> JSONObject:
+    # Earlier emulators left ``files`` out of a failed document section; Stripe keeps the field.
+    if name != "document" or "files" in section:
+        return section
+    fixed: JSONObject = {}
+    for key, value in section.items():  # in the order the emulator writes (alphabetical)
+        fixed[key] = value
+        if key == "expiration_date":
+            fixed["files"] = []
+    return fixed
 
 
 @dataclass(slots=True, kw_only=True)

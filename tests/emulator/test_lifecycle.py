@@ -88,6 +88,25 @@ async def test_unverified_outcomes(
     assert len(reports["data"]) == 2
 
 
+async def test_a_failed_document_section_keeps_every_field(
+    api: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    # The failing section is the verified one's fields, nulled: ``files`` included, as an
+    # empty list (no image of a failed attempt is kept), not left out.
+    passed = await create_session(api)
+    await _submit(api, passed["id"], outcome="verified")
+    failed = await create_session(api)
+    await _submit(api, failed["id"], outcome="unverified", error_code="document_expired")
+    clock.advance(5)
+    good = (await _get(api, passed["id"], "last_verification_report"))["last_verification_report"]
+    bad = (await _get(api, failed["id"], "last_verification_report"))["last_verification_report"]
+    assert bad["document"]["status"] == "unverified"
+    assert bad["document"]["error"]["code"] == "document_expired"
+    assert set(bad["document"]) == set(good["document"])
+    assert bad["document"]["files"] == []
+    assert bad["document"]["number"] is None and bad["document"]["first_name"] is None
+
+
 async def test_zero_processing_time(make_app: Callable[..., EmulatorApp]) -> None:
     app = make_app(processing_seconds=0)
     transport = httpx.ASGITransport(app=app)
