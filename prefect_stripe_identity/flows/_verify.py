@@ -7,16 +7,15 @@ import contextlib
 import importlib
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any, Literal
 
 from prefect import flow, get_run_logger
 from prefect.context import FlowRunContext
 from prefect.deployments import run_deployment
-from prefect.exceptions import FlowPauseTimeout, ObjectNotFound
+from prefect.exceptions import FlowPauseTimeout, ObjectNotFound, Pause
 from prefect.flow_runs import pause_flow_run
-from prefect.transactions import Transaction, get_transaction, transaction
 from pydantic import BaseModel, Field
 
 from prefect_stripe_identity._client import StripeIdentityClient
@@ -70,8 +69,6 @@ __all__ = [
 DEFAULT_REDACTION_DEPLOYMENT = "redact-verification-session/redact-verification-session"
 
 FINAL_STATUSES = frozenset({"verified", "canceled"})
-_ROLLBACK_SESSION = "stripe_identity_created_session_id"
-_ROLLBACK_CREDENTIALS = "stripe_identity_credentials"
 
 
 class CheckResult(BaseModel):
@@ -178,24 +175,30 @@ def _report_left_open(what: str, exc: StripeIdentityError) -> None:
     )
 
 
-def _cancel_created_session(txn: Transaction) -> None:
-    """Rollback hook: a run that fails after creating a session cancels it, so no session
-    stays open with nobody waiting on it."""
-    session_id = txn.get(_ROLLBACK_SESSION, None)
-    credentials = txn.get(_ROLLBACK_CREDENTIALS, None)
-    if not session_id or not isinstance(credentials, StripeIdentityCredentials):
-        return
+def _cancel_created(credentials: StripeIdentityCredentials, session_id: str) -> None:
     try:
         with _rollback_client(credentials) as client:
             _cancel(client, session_id)
     except StripeIdentityError as exc:
         _report_left_open(session_id, exc)
+
+
+@contextlib.contextmanager
+def _cancel_on_failure(run: _Run) -> Iterator[None]:
+    """A run that fails (or is stopped) after creating its session cancels it, so no
+    session stays open with nobody waiting on it.
+
+    Not a Prefect transaction with a rollback hook: Prefect rolls a whole transaction back
+    as soon as one attempt of a task inside it fails, even an attempt it then retries
+    (``Transaction.reset``), which canceled the sessions of runs that went on to finish."""
+    try:
+        yield
+    except Pause:  # a suspended run is not a failed one
         raise
-
-
-# The create task of this flow, with the rollback hook (a copy: the public task stays as is).
-_create_or_roll_back = create_verification_session.with_options()
-_create_or_roll_back.on_rollback(_cancel_created_session)
+    except BaseException:
+        if run.created is not None:
+            _cancel_created(run.credentials, run.created)
+        raise
 
 
 def _cancel_unanswered_create(
@@ -213,32 +216,19 @@ def _cancel_unanswered_create(
         _report_left_open(f"the session of creation key {key!r}", exc)
 
 
-def _record_for_rollback(
-    session: VerificationSession, credentials: StripeIdentityCredentials
-) -> None:
-    txn = get_transaction()
-    if txn is not None:
-        txn.set(_ROLLBACK_SESSION, session.id)
-        txn.set(_ROLLBACK_CREDENTIALS, credentials)
-
-
-def _create_session(
-    credentials: StripeIdentityCredentials, params: dict[str, Any], key: str
-) -> VerificationSession:
+def _create_session(run: _Run, params: dict[str, Any], key: str) -> VerificationSession:
     try:
-        session: VerificationSession = _create_or_roll_back(
-            credentials, **params, idempotency_key=key
+        session: VerificationSession = create_verification_session(
+            run.credentials, **params, idempotency_key=key
         )
     except (APIConnectionError, APIError):  # the session may exist though no answer came
-        _cancel_unanswered_create(credentials, params, key)
+        _cancel_unanswered_create(run.credentials, params, key)
         raise
-    _record_for_rollback(session, credentials)
+    run.created = session.id  # canceled if the run fails from here on
     return session
 
 
-def _create_usable_session(
-    credentials: StripeIdentityCredentials, params: dict[str, Any], key: str
-) -> VerificationSession:
+def _create_usable_session(run: _Run, params: dict[str, Any], key: str) -> VerificationSession:
     """Create the run's session, or take the one its key already made, and make sure the
     person can use it.
 
@@ -247,13 +237,13 @@ def _create_usable_session(
     replayed session is looked at now, and a dead one is replaced by a session whose key
     names it (``<key>:after:<dead id>``). Every run with the same key walks the same
     chain, so a retried or duplicated run still finds the one live session."""
-    session = _create_session(credentials, params, key)
+    session = _create_session(run, params, key)
     for _ in range(MAX_REPLACED_SESSIONS):
-        current = retrieve_verification_session(credentials, session.id)
+        current = retrieve_verification_session(run.credentials, session.id)
         if current.status != "canceled" and current.redaction is None:
             return current
         get_run_logger().info("%s is %s: creating a new session.", current.id, current.status)
-        session = _create_session(credentials, params, replacement_key(key, current.id))
+        session = _create_session(run, params, replacement_key(key, current.id))
     raise RuntimeError(
         f"The last {MAX_REPLACED_SESSIONS} sessions of creation key {key!r} were all "
         "canceled or redacted; change `client_reference_id` or the creation parameters."
@@ -488,7 +478,7 @@ def verify_identity(
     )
     run = _Run(credentials, timeout=timeout, retention=retention)
     hook = _load_hook(session_ready_hook)
-    with transaction():  # a failure from here on cancels the session (the rollback hook)
+    with _cancel_on_failure(run):
         session = _create_or_attach(run, session_id, {"type": type, **creation})
         if hook is not None and session.status == "requires_input":
             hook(session)
@@ -537,6 +527,7 @@ class _Run:
         self.deadline = time.monotonic() + timeout.total_seconds()
         self.retention_until = self.started_at + timeout + retention
         self.watch: _Watch  # set by the first step, once the session is known
+        self.created: str | None = None  # the session this run created, if any
 
 
 def _create_or_attach(
@@ -548,7 +539,7 @@ def _create_or_attach(
         run.logger.info("Attached to verification session %s (%s).", session.id, session.status)
     else:
         key = creation_key(params.get("client_reference_id"), run.flow_run_id, params)
-        session = _create_usable_session(run.credentials, params, key)
+        session = _create_usable_session(run, params, key)
         emit_session_event(session, status="created", flow_run_id=run.flow_run_id)
         run.logger.info("Created verification session %s.", session.id)
     run.watch = _Watch(session, run.flow_run_id)

@@ -1,7 +1,7 @@
 """`averify_identity`: the async twin of `verify_identity`, step for step (see `_verify`).
 
 Each async step mirrors its sync twin line for line; what does not wait on Stripe (the
-checks, the keys, the run's shared state, the outcome, the rollback hook) is shared."""
+checks, the keys, the run's shared state, the outcome) is shared."""
 
 from __future__ import annotations
 
@@ -10,15 +10,14 @@ import contextlib
 import inspect
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from prefect import flow, get_run_logger
 from prefect.deployments import arun_deployment
-from prefect.exceptions import FlowPauseTimeout, ObjectNotFound
+from prefect.exceptions import FlowPauseTimeout, ObjectNotFound, Pause
 from prefect.flow_runs import apause_flow_run
-from prefect.transactions import transaction
 
 from prefect_stripe_identity._client import AsyncStripeIdentityClient
 from prefect_stripe_identity._exceptions import (
@@ -46,11 +45,9 @@ from prefect_stripe_identity.flows._verify import (
     DEFAULT_REDACTION_DEPLOYMENT,
     FINAL_STATUSES,
     VerificationOutcome,
-    _cancel_created_session,
     _check_parameters,
     _finish,
     _load_hook,
-    _record_for_rollback,
     _report_left_open,
     _Run,
     _Watch,
@@ -72,10 +69,6 @@ from prefect_stripe_identity.tasks import (
 
 __all__ = ["averify_identity"]
 
-# The async create task of this flow, with the same rollback hook as the sync flow's.
-_acreate_or_roll_back = acreate_verification_session.with_options()
-_acreate_or_roll_back.on_rollback(_cancel_created_session)
-
 
 async def _acancel(client: AsyncStripeIdentityClient, session_id: str) -> None:
     # A session no longer cancelable (verified, already canceled) is not orphaned.
@@ -83,6 +76,28 @@ async def _acancel(client: AsyncStripeIdentityClient, session_id: str) -> None:
         await client.verification_sessions.cancel(
             session_id, idempotency_key=rollback_cancel_key(session_id)
         )
+
+
+async def _acancel_created(credentials: StripeIdentityCredentials, session_id: str) -> None:
+    retries = max(credentials.max_network_retries, ROLLBACK_NETWORK_RETRIES)
+    try:
+        async with credentials.get_async_client(max_network_retries=retries) as client:
+            await _acancel(client, session_id)
+    except StripeIdentityError as exc:
+        _report_left_open(session_id, exc)
+
+
+@contextlib.asynccontextmanager
+async def _acancel_on_failure(run: _Run) -> AsyncIterator[None]:
+    """See `_verify._cancel_on_failure`."""
+    try:
+        yield
+    except Pause:  # a suspended run is not a failed one
+        raise
+    except BaseException:
+        if run.created is not None:
+            await _acancel_created(run.credentials, run.created)
+        raise
 
 
 async def _acancel_unanswered_create(
@@ -98,31 +113,29 @@ async def _acancel_unanswered_create(
         _report_left_open(f"the session of creation key {key!r}", exc)
 
 
-async def _acreate_session(
-    credentials: StripeIdentityCredentials, params: dict[str, Any], key: str
-) -> VerificationSession:
+async def _acreate_session(run: _Run, params: dict[str, Any], key: str) -> VerificationSession:
     try:
-        session: VerificationSession = await _acreate_or_roll_back(
-            credentials, **params, idempotency_key=key
+        session: VerificationSession = await acreate_verification_session(
+            run.credentials, **params, idempotency_key=key
         )
     except (APIConnectionError, APIError):  # the session may exist though no answer came
-        await _acancel_unanswered_create(credentials, params, key)
+        await _acancel_unanswered_create(run.credentials, params, key)
         raise
-    _record_for_rollback(session, credentials)
+    run.created = session.id  # canceled if the run fails from here on
     return session
 
 
 async def _acreate_usable_session(
-    credentials: StripeIdentityCredentials, params: dict[str, Any], key: str
+    run: _Run, params: dict[str, Any], key: str
 ) -> VerificationSession:
     """See `_verify._create_usable_session`."""
-    session = await _acreate_session(credentials, params, key)
+    session = await _acreate_session(run, params, key)
     for _ in range(MAX_REPLACED_SESSIONS):
-        current = await aretrieve_verification_session(credentials, session.id)
+        current = await aretrieve_verification_session(run.credentials, session.id)
         if current.status != "canceled" and current.redaction is None:
             return current
         get_run_logger().info("%s is %s: creating a new session.", current.id, current.status)
-        session = await _acreate_session(credentials, params, replacement_key(key, current.id))
+        session = await _acreate_session(run, params, replacement_key(key, current.id))
     raise RuntimeError(
         f"The last {MAX_REPLACED_SESSIONS} sessions of creation key {key!r} were all "
         "canceled or redacted; change `client_reference_id` or the creation parameters."
@@ -318,7 +331,7 @@ async def averify_identity(
     )
     run = _Run(credentials, timeout=timeout, retention=retention)
     hook = _load_hook(session_ready_hook)
-    with transaction():  # a failure from here on cancels the session (the rollback hook)
+    async with _acancel_on_failure(run):
         session = await _acreate_or_attach(run, session_id, {"type": type, **creation})
         if hook is not None and session.status == "requires_input":
             outcome = hook(session)
@@ -364,7 +377,7 @@ async def _acreate_or_attach(
         run.logger.info("Attached to verification session %s (%s).", session.id, session.status)
     else:
         key = creation_key(params.get("client_reference_id"), run.flow_run_id, params)
-        session = await _acreate_usable_session(run.credentials, params, key)
+        session = await _acreate_usable_session(run, params, key)
         emit_session_event(session, status="created", flow_run_id=run.flow_run_id)
         run.logger.info("Created verification session %s.", session.id)
     run.watch = _Watch(session, run.flow_run_id)

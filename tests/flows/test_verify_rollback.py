@@ -4,8 +4,10 @@ after creating its session cancels it even when the cancel itself meets faults
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -16,10 +18,11 @@ from prefect_stripe_identity import (
     StripeIdentityClient,
     StripeIdentityCredentials,
     VerificationSession,
+    aupdate_verification_session,
     update_verification_session,
 )
 from prefect_stripe_identity.emulator import EmulatorConfig, EmulatorServer
-from prefect_stripe_identity.flows import _verify, verify_identity
+from prefect_stripe_identity.flows import _verify, _verify_async, averify_identity, verify_identity
 
 pytestmark = pytest.mark.usefixtures("prefect_engine")
 
@@ -77,7 +80,9 @@ def test_a_create_whose_answers_were_all_lost_is_found_and_canceled(
     """The create took effect but every answer was lost: the run never learnt the session's
     id. The flow holds the creation key, replays it, and cancels what it finds."""
     monkeypatch.setattr(
-        _verify, "_create_or_roll_back", _verify._create_or_roll_back.with_options(retries=0)
+        _verify,
+        "create_verification_session",
+        _verify.create_verification_session.with_options(retries=0),
     )
     credentials = StripeIdentityCredentials(
         api_key=KEY, api_base=emulator.url, max_network_retries=0
@@ -100,3 +105,60 @@ def test_a_create_whose_answers_were_all_lost_is_found_and_canceled(
     after = httpx.get(f"{emulator.url}/_emulator/stats").json()
     assert after["sessions_created"] - before["sessions_created"] == 1
     assert after["idempotent_replays"] > before["idempotent_replays"]  # found by its key
+
+
+@pytest.mark.parametrize("twin", ["sync", "async"])
+def test_a_task_attempt_that_fails_and_is_retried_does_not_cancel_the_session(
+    twin: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a failed run cancels its session. Prefect rolls a transaction back when one
+    attempt of a task in it fails, even one it then retries: with the rollback in a Prefect
+    transaction, a 503 on the annotate update canceled the session of a run that went on
+    and "finished" as canceled (found by the fault soak)."""
+    monkeypatch.setattr(
+        _verify,
+        "update_verification_session",
+        update_verification_session.with_options(retries=2, retry_delay_seconds=0),
+    )
+    monkeypatch.setattr(
+        _verify_async,
+        "aupdate_verification_session",
+        aupdate_verification_session.with_options(retries=2, retry_delay_seconds=0),
+    )
+    config = EmulatorConfig(
+        processing_seconds=0,
+        tick_seconds=0.05,
+        auto_outcome="verified",
+        auto_submit_seconds=1.0,
+    )
+    with EmulatorServer(config) as server:
+        EMULATOR_URL.append(server.url)
+        try:
+            credentials = StripeIdentityCredentials(
+                api_key=KEY, api_base=server.url, max_network_retries=0
+            )
+            arguments: dict[str, Any] = {
+                "client_reference_id": f"retried-{twin}",
+                # One fault, on the annotate update: its first attempt fails, the next works.
+                "session_ready_hook": f"{__name__}:fail_the_next_request",
+                "timeout": timedelta(seconds=30),
+                "poll_interval_seconds": 0.1,
+                "redaction_deployment": None,
+            }
+            if twin == "sync":
+                outcome = verify_identity(credentials, **arguments)
+            else:
+                outcome = asyncio.run(averify_identity(credentials, **arguments))
+            stats = httpx.get(f"{server.url}/_emulator/stats").json()
+        finally:
+            EMULATOR_URL.pop()
+    assert stats["faults_injected"] == 1  # the update's first attempt really failed
+    assert outcome.status == "verified"
+    assert outcome.canceled_by_flow is False
+
+
+def fail_the_next_request(session: VerificationSession) -> None:
+    """Ready hook: the next request (the annotate update) is answered 503."""
+    httpx.post(
+        f"{EMULATOR_URL[-1]}/_emulator/faults", data={"kind": "503", "count": 1}
+    ).raise_for_status()

@@ -157,7 +157,7 @@ def _fast_task_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     from prefect_stripe_identity.flows import _verify
 
     for name in (
-        "_create_or_roll_back",
+        "create_verification_session",
         "retrieve_verification_session",
         "update_verification_session",
         "cancel_verification_session",
