@@ -118,8 +118,8 @@ async def test_a_create_whose_answer_was_lost_is_found_and_canceled(
 
     monkeypatch.setattr(
         _verify_async,
-        "_acreate_or_roll_back",
-        _verify_async._acreate_or_roll_back.with_options(retries=0),
+        "acreate_verification_session",
+        _verify_async.acreate_verification_session.with_options(retries=0),
     )
     httpx.post(
         f"{emulator.url}/_emulator/faults", data={"kind": "lost_response", "count": 1}

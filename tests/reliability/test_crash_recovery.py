@@ -137,7 +137,12 @@ def _kill_verify_and_retry(start_emulator: Any, workdir: Path) -> None:
     replays_before = stats(emulator)["idempotent_replays"]
 
     mark_crashed_and_retry(flow_run_id, log)
-    second = FlowRunProcess(flow_run_id, log, PSI_CRASH_MARKER=str(marker))
+    # The retry ignores the first attempt's cached task results, as on another worker whose
+    # result storage lacks them: the create is sent again and only its key can save it.
+    # (With the cache, the retried create makes no request at all.)
+    second = FlowRunProcess(
+        flow_run_id, log, PSI_CRASH_MARKER=str(marker), PREFECT_TASKS_REFRESH_CACHE="true"
+    )
     try:
         _finish_verification(emulator, flow_run_id, created["session_id"], second)
         left = leftovers(first, second)
