@@ -3,8 +3,11 @@
     STRIPE_API_KEY=sk_test_… python blocks/create_credentials_block.py [BLOCK_NAME]
 
 Optional: STRIPE_API_BASE (e.g. the local emulator, http://127.0.0.1:12111) and
-STRIPE_ACCOUNT (a connected account). The key is read from the environment, never from
-the command line, so it does not end up in shell history or process listings.
+STRIPE_ACCOUNT (a connected account). The block names the Prefect rate limits that
+``prefect-stripe-identity rate-limits create`` makes (stripe-identity-reads and
+stripe-identity-writes); STRIPE_RATE_LIMITS=off saves a block without them. The key is
+read from the environment, never from the command line, so it does not end up in shell
+history or process listings.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import os
 import sys
 
 from prefect_stripe_identity import StripeIdentityCredentials
+from prefect_stripe_identity.rate_limits import DEFAULT_READ_LIMIT_NAME, DEFAULT_WRITE_LIMIT_NAME
 
 
 def main(argv: list[str]) -> int:
@@ -26,6 +30,9 @@ def main(argv: list[str]) -> int:
         settings["api_base"] = os.environ["STRIPE_API_BASE"]
     if os.environ.get("STRIPE_ACCOUNT"):
         settings["stripe_account"] = os.environ["STRIPE_ACCOUNT"]
+    if os.environ.get("STRIPE_RATE_LIMITS", "on").lower() not in ("off", "0", "false", "no"):
+        settings["read_rate_limit"] = DEFAULT_READ_LIMIT_NAME
+        settings["write_rate_limit"] = DEFAULT_WRITE_LIMIT_NAME
     try:
         credentials = StripeIdentityCredentials(api_key=api_key, **settings)
     except ValueError as exc:

@@ -21,6 +21,7 @@ from prefect_stripe_identity._version import __version__
 
 if TYPE_CHECKING:
     # The same names, for type checkers and IDEs; at run time `__getattr__` loads them.
+    from prefect_stripe_identity._base_client import RateLimiter
     from prefect_stripe_identity._client import AsyncStripeIdentityClient, StripeIdentityClient
     from prefect_stripe_identity._exceptions import (
         APIConnectionError,
@@ -77,6 +78,7 @@ __all__ = [
     "PermissionDeniedError",
     "ProvidedDetailsInput",
     "RateLimitError",
+    "RateLimiter",
     "StripeIdentityClient",
     "StripeIdentityCredentials",
     "StripeIdentityError",
@@ -109,6 +111,7 @@ __all__ = [
 
 # Where each lazy export lives. The models, the client layer and the errors need no Prefect.
 _CLIENT_EXPORTS = {
+    "prefect_stripe_identity._base_client": ("RateLimiter",),
     "prefect_stripe_identity._client": ("AsyncStripeIdentityClient", "StripeIdentityClient"),
     "prefect_stripe_identity._exceptions": (
         "APIConnectionError",

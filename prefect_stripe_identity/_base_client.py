@@ -14,7 +14,7 @@ import platform
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -58,6 +58,8 @@ __all__ = [
     "MIN_RETRY_DELAY",
     "STRIPE_API_HOST",
     "AsyncAPIClient",
+    "RateLimiter",
+    "RequestKind",
     "SyncAPIClient",
     "check_api_base",
     "check_key_destination",
@@ -75,6 +77,32 @@ DEFAULT_TIMEOUT = 80.0  # seconds, as the official SDK
 
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+
+#: How Stripe counts a request against its rate limits: reads (GET) and writes (POST) have
+#: separate limits (live mode 100 per second each, test mode 25).
+RequestKind = Literal["read", "write"]
+
+
+class RateLimiter(Protocol):
+    """Where every HTTP attempt of a client waits for its turn, retries included.
+
+    The client knows nothing of how the turn is given: the credentials block builds one on
+    Prefect's global concurrency limits, so every process and machine shares it; a test may
+    pass its own. ``acquire`` is called by the sync client, ``aacquire`` by the async one.
+    """
+
+    def acquire(self, kind: RequestKind) -> None:
+        """Block until a request of ``kind`` may be sent."""
+
+    async def aacquire(self, kind: RequestKind) -> None:
+        """Wait until a request of ``kind`` may be sent."""
+
+
+def request_kind(method: str) -> RequestKind:
+    """A GET reads; every other method (POST) writes, as Stripe counts them."""
+    return "read" if method == "GET" else "write"
+
+
 HttpClientT = TypeVar("HttpClientT", httpx.Client, httpx.AsyncClient)
 
 
@@ -358,6 +386,7 @@ class BaseClient(Generic[HttpClientT]):
         timeout: float | httpx.Timeout,
         max_network_retries: int,
         live_key_hosts: Sequence[str] = (),
+        rate_limiter: RateLimiter | None = None,
     ) -> None:
         self._api_key = check_api_key(api_key)
         _check_settings(max_network_retries, timeout)
@@ -370,6 +399,7 @@ class BaseClient(Generic[HttpClientT]):
         self.stripe_account = check_stripe_account(stripe_account)
         self.timeout = timeout
         self.max_network_retries = max_network_retries
+        self.rate_limiter = rate_limiter
         #: The ``Request-Id`` of the last response this client received.
         self.last_request_id: str | None = None
         self._headers = {
@@ -493,6 +523,8 @@ class SyncAPIClient(BaseClient[httpx.Client]):
         raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
 
     def _send(self, request: httpx.Request, cast_to: type[ModelT]) -> ModelT:
+        if self.rate_limiter is not None:  # every attempt counts against Stripe's limit
+            self.rate_limiter.acquire(request_kind(request.method))
         try:
             response = self._http.send(request)
         except httpx.TransportError as exc:
@@ -541,6 +573,8 @@ class AsyncAPIClient(BaseClient[httpx.AsyncClient]):
         raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
 
     async def _send(self, request: httpx.Request, cast_to: type[ModelT]) -> ModelT:
+        if self.rate_limiter is not None:  # every attempt counts against Stripe's limit
+            await self.rate_limiter.aacquire(request_kind(request.method))
         try:
             response = await self._http.send(request)
         except httpx.TransportError as exc:

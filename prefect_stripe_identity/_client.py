@@ -13,6 +13,7 @@ from prefect_stripe_identity._base_client import (
     DEFAULT_MAX_NETWORK_RETRIES,
     DEFAULT_TIMEOUT,
     AsyncAPIClient,
+    RateLimiter,
     SyncAPIClient,
 )
 from prefect_stripe_identity._resources import (
@@ -42,6 +43,9 @@ class StripeIdentityClient(SyncAPIClient):
             may receive a live key, e.g. an egress proxy. A key that is not a test key is
             sent only over https to ``api.stripe.com:443`` or to one of these; anything
             else raises `ValueError` naming ``api_base`` before any connection.
+        rate_limiter: Where every HTTP attempt (retries included) waits for its turn, as a
+            read (GET) or a write (POST); see `RateLimiter`. The credentials block passes
+            one built on Prefect's global concurrency limits when it names them.
 
     Example:
         ```python
@@ -63,6 +67,7 @@ class StripeIdentityClient(SyncAPIClient):
         max_network_retries: int = DEFAULT_MAX_NETWORK_RETRIES,
         http_client: httpx.Client | None = None,
         live_key_hosts: Sequence[str] = (),
+        rate_limiter: RateLimiter | None = None,
     ) -> None:
         super().__init__(
             api_key=api_key,
@@ -73,6 +78,7 @@ class StripeIdentityClient(SyncAPIClient):
             max_network_retries=max_network_retries,
             http_client=http_client,
             live_key_hosts=live_key_hosts,
+            rate_limiter=rate_limiter,
         )
         self.verification_sessions = VerificationSessions(self)
         self.verification_reports = VerificationReports(self)
@@ -113,6 +119,7 @@ class AsyncStripeIdentityClient(AsyncAPIClient):
         max_network_retries: int = DEFAULT_MAX_NETWORK_RETRIES,
         http_client: httpx.AsyncClient | None = None,
         live_key_hosts: Sequence[str] = (),
+        rate_limiter: RateLimiter | None = None,
     ) -> None:
         super().__init__(
             api_key=api_key,
@@ -123,6 +130,7 @@ class AsyncStripeIdentityClient(AsyncAPIClient):
             max_network_retries=max_network_retries,
             http_client=http_client,
             live_key_hosts=live_key_hosts,
+            rate_limiter=rate_limiter,
         )
         self.verification_sessions = AsyncVerificationSessions(self)
         self.verification_reports = AsyncVerificationReports(self)

@@ -1,7 +1,8 @@
 """The ``prefect-stripe-identity`` console script.
 
-Subcommands register themselves in `_build_parser`: ``emulator``, ``demo`` and
-``webhooks`` (``serve``, ``replay``), each through its own ``_add_<name>`` function.
+Subcommands register themselves in `_build_parser`: ``emulator``, ``demo``,
+``rate-limits`` (``create``) and ``webhooks`` (``serve``, ``replay``), each through its
+own ``_add_<name>`` function.
 Errors reach the user as one line on stderr and exit code 2, never as a traceback.
 """
 
@@ -230,6 +231,57 @@ def _run_demo(args: argparse.Namespace) -> int:
     return run_demo()
 
 
+def _add_rate_limits(subparsers: argparse._SubParsersAction[_Parser]) -> None:
+    from prefect_stripe_identity.rate_limits import (
+        DEFAULT_HEADROOM,
+        DEFAULT_READ_LIMIT_NAME,
+        DEFAULT_WRITE_LIMIT_NAME,
+    )
+
+    parser = subparsers.add_parser(
+        "rate-limits",
+        help="create the Prefect rate limits every Stripe request takes a slot of",
+        description="Manage the Prefect global concurrency limits (with slot decay) that "
+        "the credentials block's read_rate_limit and write_rate_limit name.",
+    )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    actions.required = True
+    create = actions.add_parser(
+        "create",
+        help="create or update the read and write limits on the current Prefect server",
+        description="Create (or update) two Prefect global concurrency limits used as rate "
+        "limits: one for reads, one for writes, at a share (--headroom) of Stripe's own "
+        "limits for the mode (test: 25 per second each; live: 100).",
+    )
+    create.add_argument("--mode", choices=("test", "live"), default="test")
+    create.add_argument(
+        "--headroom",
+        type=float,
+        default=DEFAULT_HEADROOM,
+        help=f"the share of Stripe's limit to allow, in (0, 1] (default {DEFAULT_HEADROOM})",
+    )
+    create.add_argument("--read-name", default=DEFAULT_READ_LIMIT_NAME)
+    create.add_argument("--write-name", default=DEFAULT_WRITE_LIMIT_NAME)
+    create.set_defaults(command=_create_rate_limits)
+
+
+def _create_rate_limits(args: argparse.Namespace) -> int:
+    from prefect_stripe_identity.rate_limits import default_limits, ensure_rate_limits
+
+    if not 0 < args.headroom <= 1:
+        raise UsageError(f"--headroom must be in (0, 1], got {args.headroom}")
+    specs = default_limits(
+        args.mode, headroom=args.headroom, read_name=args.read_name, write_name=args.write_name
+    )
+    for line in ensure_rate_limits(*specs):
+        print(line)
+    print(
+        f"Name them in the credentials block: read_rate_limit={args.read_name!r}, "
+        f"write_rate_limit={args.write_name!r}."
+    )
+    return 0
+
+
 def _add_webhooks(subparsers: argparse._SubParsersAction[_Parser]) -> None:
     from prefect_stripe_identity.webhooks import add_webhooks_parser, run_webhooks_command
 
@@ -245,6 +297,7 @@ def _build_parser() -> _Parser:
     subparsers.required = True
     _add_emulator(subparsers)
     _add_demo(subparsers)
+    _add_rate_limits(subparsers)
     _add_webhooks(subparsers)
     return parser
 

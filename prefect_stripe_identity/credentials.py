@@ -38,6 +38,7 @@ from prefect_stripe_identity._exceptions import AuthenticationError
 from prefect_stripe_identity._logging import install_secrets_filter
 from prefect_stripe_identity._secrets import key_fingerprint, key_mode
 from prefect_stripe_identity.models import DEFAULT_STRIPE_VERSION
+from prefect_stripe_identity.rate_limits import PrefectRateLimiter
 
 if TYPE_CHECKING:
     from prefect.client.schemas.objects import BlockDocument
@@ -50,6 +51,9 @@ __all__ = ["StripeIdentityCredentials"]
 # block could be edited without typing its key again. (Loading still refuses a mask saved
 # as a new block's key.)
 _API_KEY_FORM_PATTERN = rf"^(?:\*{{8}}|{API_KEY_PATTERN[1:-1]})$"
+
+
+_LIMIT_NAME_MAX = 200
 
 
 def _string_branch_pattern(pattern: str) -> Callable[[dict[str, Any]], None]:
@@ -157,6 +161,26 @@ class StripeIdentityCredentials(CredentialsBlock):
         json_schema_extra={"items": {"type": "string", "pattern": LIVE_KEY_HOST_PATTERN}},
         validate_default=True,  # its validator checks where the key may go
     )
+    read_rate_limit: str | None = Field(
+        default=None,
+        title="Prefect rate limit for reads",
+        description=(
+            "The name of a Prefect global concurrency limit with a slot decay (e.g. "
+            "stripe-identity-reads) that every read request (GET) takes a slot of, from "
+            "every worker and machine; create it with `prefect-stripe-identity rate-limits "
+            "create`. Empty: reads are not limited."
+        ),
+        max_length=_LIMIT_NAME_MAX,
+    )
+    write_rate_limit: str | None = Field(
+        default=None,
+        title="Prefect rate limit for writes",
+        description=(
+            "The same for write requests (POST: create, update, cancel, redact), which "
+            "Stripe limits separately (e.g. stripe-identity-writes). Empty: not limited."
+        ),
+        max_length=_LIMIT_NAME_MAX,
+    )
 
     @field_validator("api_key")
     @classmethod
@@ -183,6 +207,12 @@ class StripeIdentityCredentials(CredentialsBlock):
     @classmethod
     def _valid_stripe_account(cls, value: str | None) -> str | None:
         return check_stripe_account(value)
+
+    @field_validator("read_rate_limit", "write_rate_limit")
+    @classmethod
+    def _limit_name_or_none(cls, value: str | None) -> str | None:
+        # A form sends an emptied field as "": no limit.
+        return (value or "").strip() or None
 
     @model_validator(mode="before")
     @classmethod
@@ -242,7 +272,15 @@ class StripeIdentityCredentials(CredentialsBlock):
             "timeout": self.timeout,
             "max_network_retries": self.max_network_retries,
             "live_key_hosts": tuple(self.live_key_hosts),
+            "rate_limiter": self.rate_limiter(),
         }
+
+    def rate_limiter(self) -> PrefectRateLimiter | None:
+        """The limiter every client of these credentials waits in, or ``None`` when the
+        block names no Prefect rate limit."""
+        if not (self.read_rate_limit or self.write_rate_limit):
+            return None
+        return PrefectRateLimiter(self.read_rate_limit, self.write_rate_limit)
 
     def get_client(self, **overrides: Any) -> StripeIdentityClient:
         """A `StripeIdentityClient` with these settings (keyword arguments override them,

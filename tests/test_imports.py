@@ -51,6 +51,7 @@ CLIENT_NAMES = [
     "AuthenticationError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RateLimiter",
     "IdempotencyError",
     "APIError",
     "APIConnectionError",

@@ -693,6 +693,7 @@ def test_the_public_api_is_covered() -> None:
         "VerificationSession",
         "MaskingPickleSerializer",
         "ProvidedDetailsInput",  # the flow parameter sweeps above
+        "RateLimiter",  # a protocol: it holds and shows nothing
     }
     assert classes - handled == set(), "a new public class: add it to the sweep"
     assert all(issubclass(public[n], (BaseModel, Exception, object)) for n in classes)

@@ -394,13 +394,19 @@ def _drop_gate(key: str) -> None:
         _GATES.pop(key, None)
 
 
-def _concurrency_limit_mode(name: str | None) -> LimitMode | None:
+def _concurrency_limit_mode(
+    name: str | None, credentials: StripeIdentityCredentials
+) -> LimitMode | None:
     """How to use the Prefect global concurrency limit ``name``: ``None`` when there is no
     such (active) limit. Prefect itself would only warn on every request (``strict=False``)
     or fail (``strict=True``); looking once lets the sweep warn once and go on."""
     if name is None:
         return None
     logger = get_run_logger()
+    if name in (credentials.read_rate_limit, credentials.write_rate_limit):
+        # The block's clients already take a slot of it for every request: not twice.
+        logger.info("Limit %r is already one of the credentials' rate limits.", name)
+        return None
     with get_client(sync_client=True) as client:
         try:
             limit = client.read_global_concurrency_limit_by_name(name)
@@ -671,6 +677,9 @@ def redact_expired_verification_sessions(
         concurrency_limit_name: A Prefect global concurrency limit shared by every worker:
             one slot per Stripe request (with slot decay: a shared rate limit; without: a
             bound on requests in flight). Ignored, with a warning, if it does not exist.
+            Prefer the credentials block's ``read_rate_limit`` and ``write_rate_limit``,
+            which every request of every flow and task takes a slot of; a name equal to
+            one of them is not taken twice.
         progress_every: Log progress every this many sessions scanned.
 
     Returns:
@@ -729,7 +738,7 @@ class _Sweep:
         self.started = time.monotonic()
         self.now = time.time()
         self.cutoff = int(self.now - retention_days * 86400)
-        self.limit_mode = _concurrency_limit_mode(concurrency_limit_name)
+        self.limit_mode = _concurrency_limit_mode(concurrency_limit_name, credentials)
         flow_context = FlowRunContext.get()
         run_id = flow_context.flow_run.id if flow_context and flow_context.flow_run else None
         self.gate_key = f"{run_id}:{uuid.uuid4()}"
