@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import datetime
 import enum
+import hashlib
+import json
 from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
 
+import httpx
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import StateType
 from prefect.client.schemas.responses import SetStateStatus
@@ -24,12 +27,26 @@ __all__ = ["Forwarder", "PrefectForwarder", "ResumeOutcome"]
 
 logger = get_logger("prefect_stripe_identity.webhooks")
 
+#: Who wrote a claim, as Prefect records it with a flow run input.
+CLAIM_SENDER = "prefect-stripe-identity-webhooks"
+
+
+def claim_key(stripe_event_id: str) -> str:
+    """The flow run input key that claims a Stripe event's resume. Prefect allows only
+    lower-case letters, digits and dashes, and Stripe's ids are case-sensitive: the key
+    holds a digest of the id (the input's value holds the id itself)."""
+    digest = hashlib.sha256(stripe_event_id.encode()).hexdigest()[:40]
+    return f"stripe-event-{digest}"
+
 
 class ResumeOutcome(str, enum.Enum):
     """What became of an attempt to resume a waiting flow run."""
 
     #: The flow run was paused and now runs again with the update as its input.
     RESUMED = "resumed"
+    #: This Stripe event already resumed the flow run: another delivery of it did, in
+    #: this receiver or in another replica. Nothing is done twice.
+    ALREADY_RESUMED = "already_resumed"
     #: The flow run waits for webhooks but is not paused right now (running between two
     #: pauses, or about to pause): the update must be delivered again later.
     BUSY = "busy"
@@ -107,6 +124,14 @@ class PrefectForwarder:
         `NOT_FOUND`; scheduled, pending or running → `BUSY` if it waits for webhooks
         (it will pause again), else `NOT_WAITING`. Errors reaching Prefect propagate.
 
+        Each Stripe event resumes a run at most once, whichever receiver replica gets it:
+        the resume is claimed first by a flow run input keyed by the event id
+        (`claim_key`), which the Prefect server stores once per run and key; a second
+        claim gets 409 and `ALREADY_RESUMED`. A resume that Prefect does not accept
+        releases its claim. (A receiver killed between its claim and its resume leaves
+        the claim: that update is then lost, and the flow's check of the session at its
+        deadline finds the outcome.)
+
         This does what `prefect.flow_runs.aresume_flow_run` does, through the same client
         calls, but also reads the server's ``ABORT`` answer (the run stopped being paused
         between our read and our resume), which ``aresume_flow_run`` takes as a success:
@@ -132,7 +157,17 @@ class PrefectForwarder:
                 if any(s.type == StateType.PAUSED for s in history):
                     return ResumeOutcome.BUSY
                 return ResumeOutcome.NOT_WAITING
-            result = await client.resume_flow_run(flow_run_id, run_input=run_input)
+            claim = _event_id(run_input)
+            if claim is not None and not await _claim(client, flow_run_id, claim):
+                return ResumeOutcome.ALREADY_RESUMED
+            try:
+                result = await client.resume_flow_run(flow_run_id, run_input=run_input)
+            except BaseException:
+                if claim is not None:
+                    await _release(client, flow_run_id, claim)
+                raise
+            if result.status != SetStateStatus.ACCEPT and claim is not None:
+                await _release(client, flow_run_id, claim)  # a redelivery may try again
         if result.status == SetStateStatus.ACCEPT:
             return ResumeOutcome.RESUMED
         if result.status == SetStateStatus.ABORT:
@@ -146,3 +181,36 @@ class PrefectForwarder:
         reason = getattr(result.details, "reason", None)
         logger.warning("Prefect refused to resume flow run %s: %s", flow_run_id, reason)
         return ResumeOutcome.REJECTED
+
+
+def _event_id(run_input: dict[str, Any]) -> str | None:
+    event_id = run_input.get("stripe_event_id")
+    return event_id if isinstance(event_id, str) and event_id else None
+
+
+async def _claim(client: Any, flow_run_id: UUID, event_id: str) -> bool:
+    """Record that ``event_id`` resumes ``flow_run_id``; False if it already did."""
+    try:
+        await client.create_flow_run_input(
+            flow_run_id,
+            key=claim_key(event_id),
+            value=json.dumps({"stripe_event_id": event_id}),
+            sender=CLAIM_SENDER,
+        )
+    except httpx.HTTPStatusError as exc:
+        if exc.response.status_code == 409:
+            return False
+        raise
+    return True
+
+
+async def _release(client: Any, flow_run_id: UUID, event_id: str) -> None:
+    try:
+        await client.delete_flow_run_input(flow_run_id, claim_key(event_id))
+    except Exception as exc:  # the claim stays: a redelivery is then acknowledged unused
+        logger.warning(
+            "Could not release the claim of event %s on flow run %s (%s)",
+            event_id,
+            flow_run_id,
+            type(exc).__name__,
+        )

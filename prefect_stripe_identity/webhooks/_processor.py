@@ -6,7 +6,8 @@ For an ``identity.verification_session.*`` event, in this order:
 2. the session is parsed, and only its id, status, error code and report id go on: never
    ``client_secret``, ``url``, ``verified_outputs`` nor any other personal data;
 3. if the session's metadata names a waiting flow run and the event moves the session
-   *forward*, that flow run is resumed with a `VerificationSessionUpdate`;
+   *forward*, that flow run is resumed with a `VerificationSessionUpdate`, once per event
+   across every replica (the forwarder claims the resume in Prefect first);
 4. the Prefect event ``stripe.identity.verification_session.<status>`` is emitted;
 5. only then is the event id marked as seen.
 
@@ -195,7 +196,7 @@ class WebhookProcessor:
                 event.id,
                 flow_run_id,
             )
-        elif resume == ResumeOutcome.RESUMED:
+        elif resume in (ResumeOutcome.RESUMED, ResumeOutcome.ALREADY_RESUMED):
             self._resumed.put(event.id, True)
         elif resume == ResumeOutcome.NOT_WAITING:
             logger.info(
