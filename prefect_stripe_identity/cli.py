@@ -268,11 +268,12 @@ def _add_rate_limits(subparsers: argparse._SubParsersAction[_Parser]) -> None:
 def _create_rate_limits(args: argparse.Namespace) -> int:
     from prefect_stripe_identity.rate_limits import default_limits, ensure_rate_limits
 
-    if not 0 < args.headroom <= 1:
-        raise UsageError(f"--headroom must be in (0, 1], got {args.headroom}")
-    specs = default_limits(
-        args.mode, headroom=args.headroom, read_name=args.read_name, write_name=args.write_name
-    )
+    try:  # default_limits holds the rules (mode, headroom)
+        specs = default_limits(
+            args.mode, headroom=args.headroom, read_name=args.read_name, write_name=args.write_name
+        )
+    except ValueError as exc:
+        raise UsageError(f"--headroom or --mode: {exc}") from None
     for line in ensure_rate_limits(*specs):
         print(line)
     print(

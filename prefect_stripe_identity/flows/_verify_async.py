@@ -78,10 +78,15 @@ async def _acancel(client: AsyncStripeIdentityClient, session_id: str) -> None:
         )
 
 
-async def _acancel_created(credentials: StripeIdentityCredentials, session_id: str) -> None:
+def _arollback_client(credentials: StripeIdentityCredentials) -> AsyncStripeIdentityClient:
+    """See `_verify._rollback_client`."""
     retries = max(credentials.max_network_retries, ROLLBACK_NETWORK_RETRIES)
+    return credentials.get_async_client(max_network_retries=retries)
+
+
+async def _acancel_created(credentials: StripeIdentityCredentials, session_id: str) -> None:
     try:
-        async with credentials.get_async_client(max_network_retries=retries) as client:
+        async with _arollback_client(credentials) as client:
             await _acancel(client, session_id)
     except StripeIdentityError as exc:
         _report_left_open(session_id, exc)
@@ -104,9 +109,8 @@ async def _acancel_unanswered_create(
     credentials: StripeIdentityCredentials, params: dict[str, Any], key: str
 ) -> None:
     """See `_verify._cancel_unanswered_create`."""
-    retries = max(credentials.max_network_retries, ROLLBACK_NETWORK_RETRIES)
     try:
-        async with credentials.get_async_client(max_network_retries=retries) as client:
+        async with _arollback_client(credentials) as client:
             session = await client.verification_sessions.create(**params, idempotency_key=key)
             await _acancel(client, session.id)
     except StripeIdentityError as exc:

@@ -14,7 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
 
 import httpx
-from prefect.client.orchestration import get_client
+from prefect.client.orchestration import PrefectClient, get_client
 from prefect.client.schemas.objects import StateType
 from prefect.client.schemas.responses import SetStateStatus
 from prefect.exceptions import ObjectNotFound
@@ -188,7 +188,7 @@ def _event_id(run_input: dict[str, Any]) -> str | None:
     return event_id if isinstance(event_id, str) and event_id else None
 
 
-async def _claim(client: Any, flow_run_id: UUID, event_id: str) -> bool:
+async def _claim(client: PrefectClient, flow_run_id: UUID, event_id: str) -> bool:
     """Record that ``event_id`` resumes ``flow_run_id``; False if it already did."""
     try:
         await client.create_flow_run_input(
@@ -204,7 +204,7 @@ async def _claim(client: Any, flow_run_id: UUID, event_id: str) -> bool:
     return True
 
 
-async def _release(client: Any, flow_run_id: UUID, event_id: str) -> None:
+async def _release(client: PrefectClient, flow_run_id: UUID, event_id: str) -> None:
     try:
         await client.delete_flow_run_input(flow_run_id, claim_key(event_id))
     except Exception as exc:  # the claim stays: a redelivery is then acknowledged unused
