@@ -69,6 +69,8 @@ __all__ = [
 DEFAULT_REDACTION_DEPLOYMENT = "redact-verification-session/redact-verification-session"
 
 FINAL_STATUSES = frozenset({"verified", "canceled"})
+#: How long a flow whose person submitted right at the deadline waits for Stripe's answer.
+PROCESSING_GRACE = timedelta(minutes=10)
 
 
 class CheckResult(BaseModel):
@@ -492,11 +494,9 @@ def verify_identity(
             pause_poll_seconds=pause_poll_seconds,
             stop_on_failure=stop_on_failure,
         )
-        canceled_by_flow = timed_out and cancel_on_timeout and session.status == "requires_input"
-        if canceled_by_flow:
-            session = cancel_verification_session(credentials, session.id)
-            run.watch.see(session)
-            run.logger.info("The person did not finish in time: canceled %s.", session.id)
+        canceled_by_flow = False
+        if timed_out and cancel_on_timeout and session.status == "requires_input":
+            session, canceled_by_flow = _cancel_at_timeout(run, session, poll_interval_seconds)
         report, verified_outputs = _fetch_results(run, session, include_verified_outputs)
     redaction_scheduled = _arrange_redaction(run, session, redaction_deployment)
     return _finish(
@@ -601,6 +601,37 @@ def _wait(
         stop_on_failure=stop_on_failure,
         fallback=poll,
     )
+
+
+def _cancel_at_timeout(
+    run: _Run, session: VerificationSession, poll_interval_seconds: float
+) -> tuple[VerificationSession, bool]:
+    """Step 3b: cancel the session of a person who did not finish in time; True if canceled.
+
+    The person may submit between the flow's last look and the cancel: Stripe refuses to
+    cancel a session that is processing or verified (a 400). Then the person's result
+    stands: the flow waits out the processing (at most `PROCESSING_GRACE`) and cancels
+    only a session that is back in requires_input."""
+    grace_ends = time.monotonic() + PROCESSING_GRACE.total_seconds()
+    while True:
+        try:
+            session = cancel_verification_session(run.credentials, session.id)
+        except InvalidRequestError:
+            session = retrieve_verification_session(run.credentials, session.id)
+            while session.status == "processing" and time.monotonic() < grace_ends:
+                time.sleep(poll_interval_seconds)
+                session = retrieve_verification_session(run.credentials, session.id)
+            run.watch.see(session)
+            if session.status == "requires_input" and time.monotonic() < grace_ends:
+                time.sleep(poll_interval_seconds)  # failed again: cancel it this time
+                continue
+            run.logger.info(
+                "%s became %s at the deadline: not canceled.", session.id, session.status
+            )
+            return session, False
+        run.watch.see(session)
+        run.logger.info("The person did not finish in time: canceled %s.", session.id)
+        return session, True
 
 
 def _fetch_results(

@@ -44,6 +44,7 @@ from prefect_stripe_identity.flows._parameters import ProvidedDetailsInput, refu
 from prefect_stripe_identity.flows._verify import (
     DEFAULT_REDACTION_DEPLOYMENT,
     FINAL_STATUSES,
+    PROCESSING_GRACE,
     VerificationOutcome,
     _check_parameters,
     _finish,
@@ -351,11 +352,11 @@ async def averify_identity(
             pause_poll_seconds=pause_poll_seconds,
             stop_on_failure=stop_on_failure,
         )
-        canceled_by_flow = timed_out and cancel_on_timeout and session.status == "requires_input"
-        if canceled_by_flow:
-            session = await acancel_verification_session(credentials, session.id)
-            run.watch.see(session)
-            run.logger.info("The person did not finish in time: canceled %s.", session.id)
+        canceled_by_flow = False
+        if timed_out and cancel_on_timeout and session.status == "requires_input":
+            session, canceled_by_flow = await _acancel_at_timeout(
+                run, session, poll_interval_seconds
+            )
         report, verified_outputs = await _afetch_results(run, session, include_verified_outputs)
     redaction_scheduled = await _aarrange_redaction(run, session, redaction_deployment)
     return _finish(
@@ -439,6 +440,33 @@ async def _await(
         stop_on_failure=stop_on_failure,
         fallback=poll,
     )
+
+
+async def _acancel_at_timeout(
+    run: _Run, session: VerificationSession, poll_interval_seconds: float
+) -> tuple[VerificationSession, bool]:
+    """Step 3b, the twin of `_verify._cancel_at_timeout`: a person who submitted right at
+    the deadline keeps their result."""
+    grace_ends = time.monotonic() + PROCESSING_GRACE.total_seconds()
+    while True:
+        try:
+            session = await acancel_verification_session(run.credentials, session.id)
+        except InvalidRequestError:
+            session = await aretrieve_verification_session(run.credentials, session.id)
+            while session.status == "processing" and time.monotonic() < grace_ends:
+                await asyncio.sleep(poll_interval_seconds)
+                session = await aretrieve_verification_session(run.credentials, session.id)
+            run.watch.see(session)
+            if session.status == "requires_input" and time.monotonic() < grace_ends:
+                await asyncio.sleep(poll_interval_seconds)  # failed again: cancel it this time
+                continue
+            run.logger.info(
+                "%s became %s at the deadline: not canceled.", session.id, session.status
+            )
+            return session, False
+        run.watch.see(session)
+        run.logger.info("The person did not finish in time: canceled %s.", session.id)
+        return session, True
 
 
 async def _afetch_results(
