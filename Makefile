@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint typecheck unit docs demo bench reliability clean
+.PHONY: install test lint typecheck unit docs demo bench reliability scale clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,11 @@ bench: install
 # The long reliability runs (tests/reliability, marked `reliability`); `make test` runs short versions.
 reliability: install
 	$(BIN)/python -m pytest -q -m reliability tests/reliability
+
+# Verifications at volume on a production-shaped deployment: PostgreSQL, a Prefect server,
+# two process workers, two webhook receivers, the emulator (SCALE_N people, default 200).
+scale: install
+	$(BIN)/python benchmarks/scale.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build *.egg-info
