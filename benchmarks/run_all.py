@@ -27,6 +27,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"
+SCALE_START = "<!-- --8<-- [start:scale] -->"
 BENCHMARKS = ("client_overhead", "retention_sweep", "polling_vs_webhook", "demo_time")
 
 
@@ -257,6 +258,10 @@ def main() -> int:
             "",
         ]
     )
+    # `make scale` records its own section (benchmarks/scale.py): keep it.
+    old = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
+    if SCALE_START in old:
+        text += old[old.index(SCALE_START) :]
     RESULTS.write_text(text, encoding="utf-8")
     print(f"\nWrote {RESULTS.relative_to(HERE.parent)}")
     if failed:

@@ -323,6 +323,8 @@ def main() -> int:
         figures = measure(env, emulator, worker_procs, n, wait, person_timeout, decide_seconds)
         figures.update(saturate(emulator, int(os.environ.get("SCALE_SWEEP_SESSIONS", "1000"))))
         print_figures(figures)
+        if os.environ.get("SCALE_RECORD", "1") != "0":
+            record(figures, n=n, wait=wait, workers=workers, database=database)
         return 0 if figures["correct"] else 1
 
 
@@ -570,6 +572,33 @@ def check(
     for line in wrong[:10]:
         print(f"SCALE | wrong: {line}")
     return figures
+
+
+def record(figures: dict[str, Any], **run: Any) -> None:
+    """Write the figures into benchmarks/RESULTS.md, in the section `make bench` keeps."""
+    results = REPO / "benchmarks" / "RESULTS.md"
+    start, end = "<!-- --8<-- [start:scale] -->", "<!-- --8<-- [end:scale] -->"
+    rows = [f"| {name} | {value[0]} | {value[1]} |" for name, value in figures.items()
+            if name != "correct"]  # fmt: skip
+    setup = ", ".join(f"{key}={value}" for key, value in run.items())
+    section = "\n".join([
+        start,
+        "### At volume (`make scale`)",
+        "",
+        f"`benchmarks/scale.py`, {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC on "
+        f"{os.cpu_count()} CPUs: {setup}; correctness "
+        f"**{'PASS' if figures['correct'] else 'FAIL'}**.",
+        "",
+        "| figure | measured | goal |",
+        "|---|---|---|",
+        *rows,
+        end,
+        "",
+    ])  # fmt: skip
+    text = results.read_text(encoding="utf-8")
+    if start in text:
+        text = text[: text.index(start)] + text[text.index(end) + len(end) :].lstrip("\n")
+    results.write_text(text.rstrip("\n") + "\n\n" + section, encoding="utf-8")
 
 
 def print_figures(figures: dict[str, Any]) -> None:
