@@ -27,3 +27,5 @@ class VerificationSessionUpdate(RunInput):
     event_created: int | None = None
     last_error_code: str | None = None
     report_id: str | None = None
+    #: Sent by the flow itself at its deadline (no event): look once more, then give up.
+    deadline: bool = False

@@ -40,6 +40,11 @@ from prefect_stripe_identity.flows._inputs import (
     VerificationSessionUpdate,
 )
 from prefect_stripe_identity.flows._parameters import ProvidedDetailsInput, refuse_inline
+from prefect_stripe_identity.flows._wake import (
+    PAUSE_MARGIN_SECONDS,
+    current_flow_run_id,
+    wake_at_deadline,
+)
 from prefect_stripe_identity.models import (
     SessionOptionsParams,
     VerificationReport,
@@ -319,27 +324,31 @@ def _wait_by_webhook(
 ) -> tuple[VerificationSession, bool]:
     newest_event = 0
     pauses = 0
+    run_id = current_flow_run_id()
     while str(session.status) not in FINAL_STATUSES:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return session, True
         pauses += 1
         try:
-            update = pause_flow_run(
-                wait_for_input=VerificationSessionUpdate,
-                timeout=max(1, math.ceil(remaining)),
-                poll_interval=pause_poll_seconds,
-                key=f"stripe-identity-wait-{pauses}",
-            )
+            with wake_at_deadline(run_id, session.id, str(session.status), deadline=deadline):
+                update = pause_flow_run(
+                    wait_for_input=VerificationSessionUpdate,
+                    timeout=math.ceil(remaining) + PAUSE_MARGIN_SECONDS,
+                    poll_interval=pause_poll_seconds,
+                    key=f"stripe-identity-wait-{pauses}",
+                )
         except FlowPauseTimeout:
+            update = None  # the wake-up never landed; the run is failed by now
+        except RuntimeError as exc:  # the run cannot pause (e.g. the server refused it)
+            get_run_logger().warning("Cannot wait by webhook (%s): polling instead.", exc)
+            return fallback(session)
+        if update is None or update.deadline:
             # A lost webhook never loses a verification: look once before giving up.
             get_run_logger().info("No webhook came in time: checking the session once.")
             session = retrieve_verification_session(credentials, session.id)
             watch.see(session)
             return session, str(session.status) not in FINAL_STATUSES
-        except RuntimeError as exc:  # the run cannot pause (e.g. the server refused it)
-            get_run_logger().warning("Cannot wait by webhook (%s): polling instead.", exc)
-            return fallback(session)
         if update.session_id != session.id or (update.event_created or 0) < newest_event:
             continue  # an older event never moves the flow backwards
         newest_event = update.event_created or newest_event

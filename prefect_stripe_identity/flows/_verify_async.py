@@ -53,6 +53,11 @@ from prefect_stripe_identity.flows._verify import (
     _Run,
     _Watch,
 )
+from prefect_stripe_identity.flows._wake import (
+    PAUSE_MARGIN_SECONDS,
+    awake_at_deadline,
+    current_flow_run_id,
+)
 from prefect_stripe_identity.models import (
     SessionOptionsParams,
     VerificationReport,
@@ -188,27 +193,33 @@ async def _await_by_webhook(
 ) -> tuple[VerificationSession, bool]:
     newest_event = 0
     pauses = 0
+    run_id = current_flow_run_id()
     while str(session.status) not in FINAL_STATUSES:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return session, True
         pauses += 1
         try:
-            update = await apause_flow_run(
-                wait_for_input=VerificationSessionUpdate,
-                timeout=max(1, math.ceil(remaining)),
-                poll_interval=pause_poll_seconds,
-                key=f"stripe-identity-wait-{pauses}",
-            )
+            async with awake_at_deadline(
+                run_id, session.id, str(session.status), deadline=deadline
+            ):
+                update = await apause_flow_run(
+                    wait_for_input=VerificationSessionUpdate,
+                    timeout=math.ceil(remaining) + PAUSE_MARGIN_SECONDS,
+                    poll_interval=pause_poll_seconds,
+                    key=f"stripe-identity-wait-{pauses}",
+                )
         except FlowPauseTimeout:
+            update = None  # the wake-up never landed; the run is failed by now
+        except RuntimeError as exc:  # the run cannot pause (e.g. the server refused it)
+            get_run_logger().warning("Cannot wait by webhook (%s): polling instead.", exc)
+            return await fallback(session)
+        if update is None or update.deadline:
             # A lost webhook never loses a verification: look once before giving up.
             get_run_logger().info("No webhook came in time: checking the session once.")
             session = await aretrieve_verification_session(credentials, session.id)
             watch.see(session)
             return session, str(session.status) not in FINAL_STATUSES
-        except RuntimeError as exc:  # the run cannot pause (e.g. the server refused it)
-            get_run_logger().warning("Cannot wait by webhook (%s): polling instead.", exc)
-            return await fallback(session)
         if update.session_id != session.id or (update.event_created or 0) < newest_event:
             continue  # an older event never moves the flow backwards
         newest_event = update.event_created or newest_event

@@ -250,3 +250,40 @@ def test_a_webhook_wait_on_a_session_that_cannot_name_the_run_polls(
         credentials, session_id=session.id, wait="webhook", timeout=timedelta(hours=1), **FAST
     )
     assert outcome.status == "verified" and outcome.duration_seconds < 60
+
+
+def assert_completed_without_pause_expiry(run_id: Any, started_at: Any) -> None:
+    """The run ended Completed (final: the pause-expiry service only fails paused runs),
+    was never failed by an expired pause, and paused with a server timeout past its
+    deadline."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.objects import StateType
+
+    with get_client(sync_client=True) as client:
+        history = client.read_flow_run_states(run_id)
+        run = client.read_flow_run(run_id)
+    assert run.state is not None and run.state.type == StateType.COMPLETED
+    assert StateType.FAILED not in {s.type for s in history}
+    (paused,) = [s for s in history if s.type == StateType.PAUSED]
+    timeout = paused.state_details.pause_timeout
+    assert timeout is not None and timeout > started_at + timedelta(seconds=30)
+
+
+def test_a_webhook_wait_that_times_out_wakes_itself_and_ends_completed(
+    credentials: StripeIdentityCredentials, emulator: EmulatorServer
+) -> None:
+    # Nobody comes and no event arrives. A Prefect pause that expires fails its run on the
+    # server ("paused and never resumed") while the flow still cancels the session: the flow
+    # instead resumes itself at its deadline, so the run ends Completed with the timeout.
+    state = verify_identity(
+        credentials,
+        client_reference_id="user-13",
+        wait="webhook",
+        timeout=timedelta(seconds=3),
+        pause_poll_seconds=1,
+        return_state=True,
+        **FAST,
+    )
+    outcome = state.result()
+    assert outcome.timed_out and outcome.canceled_by_flow and outcome.status == "canceled"
+    assert_completed_without_pause_expiry(state.state_details.flow_run_id, outcome.started_at)

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from test_verify import KEY, Person
+from test_verify import KEY, Person, assert_completed_without_pause_expiry
 
 from prefect_stripe_identity import StripeIdentityClient, StripeIdentityCredentials
 from prefect_stripe_identity.emulator import EmulatorConfig, EmulatorServer
@@ -89,6 +89,23 @@ async def test_a_lost_webhook_never_loses_a_verification(
         **FAST,
     )
     assert outcome.status == "verified" and not outcome.timed_out
+
+
+async def test_a_webhook_wait_that_times_out_wakes_itself_and_ends_completed(
+    credentials: StripeIdentityCredentials,
+) -> None:
+    state = await averify_identity(
+        credentials,
+        client_reference_id="async-13",
+        wait="webhook",
+        timeout=timedelta(seconds=3),
+        pause_poll_seconds=1,
+        return_state=True,
+        **FAST,
+    )
+    outcome = await state.result()
+    assert outcome.timed_out and outcome.canceled_by_flow and outcome.status == "canceled"
+    assert_completed_without_pause_expiry(state.state_details.flow_run_id, outcome.started_at)
 
 
 async def fail_on_ready(session: Any) -> None:
