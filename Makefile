@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint typecheck unit docs demo bench reliability scale clean
+.PHONY: install test lint typecheck unit docs demo bench reliability scale generate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,11 @@ reliability: install
 # two process workers, two webhook receivers, the emulator (SCALE_N people, default 200).
 scale: install
 	$(BIN)/python benchmarks/scale.py
+
+# The resources, the tasks, their exports and reference page, from the endpoint table
+# (prefect_stripe_identity/_endpoints.py); `make test` fails while they are stale.
+generate: install
+	$(BIN)/python scripts/generate.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build *.egg-info

@@ -46,6 +46,8 @@ if TYPE_CHECKING:
     )
     from prefect_stripe_identity.models import VerificationReport, VerificationSession
     from prefect_stripe_identity.serializers import MaskingPickleSerializer
+
+    # generated: tasks (scripts/generate.py): imports
     from prefect_stripe_identity.tasks import (
         acancel_verification_session,
         acreate_verification_session,
@@ -64,6 +66,7 @@ if TYPE_CHECKING:
         retrieve_verification_session,
         update_verification_session,
     )
+    # end generated: tasks: imports
 
 __all__ = [
     "APIConnectionError",
@@ -86,6 +89,14 @@ __all__ = [
     "VerificationReport",
     "VerificationSession",
     "__version__",
+    "averify_identity",
+    "install_secrets_filter",
+    "redact_expired_verification_sessions",
+    "redact_verification_session_flow",
+    "verify_identity",
+]
+# generated: tasks (scripts/generate.py): all
+__all__ += [
     "acancel_verification_session",
     "acreate_verification_session",
     "alist_verification_reports",
@@ -94,20 +105,16 @@ __all__ = [
     "aretrieve_verification_report",
     "aretrieve_verification_session",
     "aupdate_verification_session",
-    "averify_identity",
     "cancel_verification_session",
     "create_verification_session",
-    "install_secrets_filter",
     "list_verification_reports",
     "list_verification_sessions",
-    "redact_expired_verification_sessions",
     "redact_verification_session",
-    "redact_verification_session_flow",
     "retrieve_verification_report",
     "retrieve_verification_session",
     "update_verification_session",
-    "verify_identity",
 ]
+# end generated: tasks: all
 
 # Where each lazy export lives. The models, the client layer and the errors need no Prefect.
 _CLIENT_EXPORTS = {
@@ -138,6 +145,7 @@ _PREFECT_EXPORTS = {
         "verify_identity",
     ),
     "prefect_stripe_identity.serializers": ("MaskingPickleSerializer",),
+    # generated: tasks (scripts/generate.py): exports
     "prefect_stripe_identity.tasks": (
         "acancel_verification_session",
         "acreate_verification_session",
@@ -156,6 +164,7 @@ _PREFECT_EXPORTS = {
         "retrieve_verification_session",
         "update_verification_session",
     ),
+    # end generated: tasks: exports
 }
 _LAZY_EXPORTS: dict[str, str] = {
     name: module

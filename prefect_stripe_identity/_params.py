@@ -1,46 +1,41 @@
 """Validation and building of request parameters, shared by the sync and async resources.
 
-Every check here runs before a request is built, and every failure is an
-`InvalidRequestError` whose ``param`` names the parameter in Stripe's bracket form.
+Every check here runs before a request is built, from the endpoint's declaration in
+`_endpoints`, and every failure is an `InvalidRequestError` whose ``param`` names the
+parameter in Stripe's bracket form.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar, get_args
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 from pydantic import BaseModel, ValidationError
 
 from prefect_stripe_identity._exceptions import InvalidRequestError
+from prefect_stripe_identity._schema import Arr, Enum, Int, IntOrRange, Metadata, Obj, Schema, Str
 from prefect_stripe_identity.models import (
     METADATA_MAX_KEY_LENGTH,
     METADATA_MAX_KEYS,
     METADATA_MAX_VALUE_LENGTH,
     CreatedFilter,
-    ProvidedDetailsParams,
-    RelatedPersonParams,
-    ReportTypeFilter,
-    SessionOptionsParams,
-    SessionStatusFilter,
-    SessionType,
     StripeParams,
 )
 
+if TYPE_CHECKING:
+    from prefect_stripe_identity._endpoints import Endpoint
+
 __all__ = [
+    "build_params",
     "check_id",
     "check_idempotency_key",
-    "list_params",
+    "endpoint_path",
     "object_path",
     "path_segment",
-    "session_create_params",
-    "session_update_params",
-    "with_expand",
 ]
 
-MAX_STRING_LENGTH = 5000
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
-MAX_LIST_LIMIT = 100
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -85,22 +80,17 @@ def _is_literal_branch(loc: Sequence[int | str]) -> bool:
 _UNION_TAGS = frozenset(cls.__name__ for cls in StripeParams.__subclasses__())
 
 
-def _string(name: str, value: Any, *, allow_empty: bool = True) -> str | None:
-    if value is None:
-        return None
+def _string(name: str, value: Any, schema: Str) -> str:
     if not isinstance(value, str):
         raise invalid(name, f"expected a string, got {type(value).__name__}")
-    if not allow_empty and not value:
+    if not value and schema.nonempty:
         raise invalid(name, "must not be empty")
-    if len(value) > MAX_STRING_LENGTH:
-        raise invalid(name, f"must be at most {MAX_STRING_LENGTH} characters")
+    if len(value) > schema.max_length:
+        raise invalid(name, f"must be at most {schema.max_length} characters")
     return value
 
 
-def _choice(name: str, value: Any, choices: Any) -> str | None:
-    allowed = get_args(choices)
-    if value is None:
-        return None
+def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
         raise invalid(name, f"must be one of {', '.join(map(repr, allowed))}, got {value!r}")
     return str(value)
@@ -153,24 +143,14 @@ def check_idempotency_key(value: Any) -> str | None:
     return value
 
 
-def _expand(value: Any) -> list[str] | None:
-    if value is None:
-        return None
+def _array(name: str, value: Any, items: Schema) -> list[Any]:
     if isinstance(value, str) or not isinstance(value, Sequence):
-        raise invalid("expand", "expected a list of field paths, e.g. ['last_verification_report']")
-    for index, item in enumerate(value):
-        _string(f"expand[{index}]", item, allow_empty=False)
-    return list(value)
-
-
-def with_expand(expand: Any) -> dict[str, Any]:
-    """Parameters of a request whose only parameter is ``expand``."""
-    return _compact({"expand": _expand(expand)})
+        example = " e.g. ['last_verification_report']" if name == "expand" else ""
+        raise invalid(name, f"expected a list{example}")
+    return [_check(f"{name}[{index}]", item, items, None) for index, item in enumerate(value)]
 
 
 def _metadata(value: Any, *, allow_unset_all: bool) -> dict[str, str] | str | None:
-    if value is None:
-        return None
     if value == "" and allow_unset_all:
         return ""  # Stripe: an empty value unsets every key.
     if not isinstance(value, Mapping):
@@ -194,108 +174,68 @@ def _metadata(value: Any, *, allow_unset_all: bool) -> dict[str, str] | str | No
     return dict(value)
 
 
-def _compact(params: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in params.items() if value is not None}
-
-
-def session_create_params(
-    *,
-    type: Any,
-    client_reference_id: Any,
-    metadata: Any,
-    options: Any,
-    provided_details: Any,
-    related_customer: Any,
-    related_customer_account: Any,
-    related_person: Any,
-    return_url: Any,
-    verification_flow: Any,
-    expand: Any,
-) -> dict[str, Any]:
-    """Validated parameters of ``POST /v1/identity/verification_sessions``."""
-    if type is None and verification_flow is None:
-        raise invalid("type", "give a `type` ('document' or 'id_number') or a `verification_flow`")
-    return _compact(
-        {
-            "type": _choice("type", type, SessionType),
-            "client_reference_id": _string("client_reference_id", client_reference_id),
-            "metadata": _metadata(metadata, allow_unset_all=False),
-            "options": _model("options", options, SessionOptionsParams),
-            "provided_details": _model("provided_details", provided_details, ProvidedDetailsParams),
-            "related_customer": _string("related_customer", related_customer),
-            "related_customer_account": _string(
-                "related_customer_account", related_customer_account
-            ),
-            "related_person": _model("related_person", related_person, RelatedPersonParams),
-            "return_url": _string("return_url", return_url),
-            "verification_flow": _string("verification_flow", verification_flow),
-            "expand": _expand(expand),
-        }
-    )
-
-
-def session_update_params(
-    *, type: Any, metadata: Any, options: Any, provided_details: Any, expand: Any
-) -> dict[str, Any]:
-    """Validated parameters of ``POST /v1/identity/verification_sessions/{id}``."""
-    return _compact(
-        {
-            "type": _choice("type", type, SessionType),
-            "metadata": _metadata(metadata, allow_unset_all=True),
-            "options": _model("options", options, SessionOptionsParams),
-            "provided_details": _model("provided_details", provided_details, ProvidedDetailsParams),
-            "expand": _expand(expand),
-        }
-    )
-
-
-def _created(value: Any) -> int | dict[str, Any] | None:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    return _model("created", value, CreatedFilter)
-
-
-def _limit(value: Any) -> int | None:
-    if value is None:
-        return None
+def _integer(name: str, value: Any, schema: Int) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
-        raise invalid("limit", f"expected an integer, got {type(value).__name__}")
-    if not 1 <= value <= MAX_LIST_LIMIT:
-        raise invalid("limit", f"must be between 1 and {MAX_LIST_LIMIT}, got {value}")
+        raise invalid(name, f"expected an integer, got {type(value).__name__}")
+    low, high = schema.minimum, schema.maximum
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise invalid(name, f"must be between {low} and {high}, got {value}")
     return value
 
 
-def list_params(
-    *,
-    limit: Any,
-    starting_after: Any,
-    ending_before: Any,
-    created: Any,
-    expand: Any,
-    client_reference_id: Any = None,
-    status: Any = None,
-    related_customer: Any = None,
-    related_customer_account: Any = None,
-    type: Any = None,
-    verification_session: Any = None,
-) -> dict[str, Any]:
-    """Validated parameters of a list request (sessions or reports)."""
-    if starting_after is not None and ending_before is not None:
-        raise invalid("ending_before", "give `starting_after` or `ending_before`, not both at once")
-    return _compact(
-        {
-            "limit": _limit(limit),
-            "starting_after": _string("starting_after", starting_after, allow_empty=False),
-            "ending_before": _string("ending_before", ending_before, allow_empty=False),
-            "created": _created(created),
-            "client_reference_id": _string("client_reference_id", client_reference_id),
-            "status": _choice("status", status, SessionStatusFilter),
-            "related_customer": _string("related_customer", related_customer),
-            "related_customer_account": _string(
-                "related_customer_account", related_customer_account
-            ),
-            "type": _choice("type", type, ReportTypeFilter),
-            "verification_session": _string("verification_session", verification_session),
-            "expand": _expand(expand),
-        }
-    )
+def _check(name: str, value: Any, schema: Schema, model: type[StripeParams] | None) -> Any:
+    """One parameter checked against its shape in the endpoint table (``None``: absent)."""
+    if value is None:
+        return None
+    if isinstance(schema, Str):
+        return _string(name, value, schema)
+    if isinstance(schema, Enum):
+        return _choice(name, value, schema.values)
+    if isinstance(schema, Metadata):
+        return _metadata(value, allow_unset_all=schema.unset_all)
+    if isinstance(schema, Arr):
+        return _array(name, value, schema.items)
+    if isinstance(schema, IntOrRange):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        return _model(name, value, CreatedFilter)
+    if isinstance(schema, Int):
+        return _integer(name, value, schema)
+    if isinstance(schema, Obj) and model is not None:
+        return _model(name, value, model)
+    raise AssertionError(f"no client check for {name}: {schema!r}")  # the table is wrong
+
+
+def build_params(endpoint: Endpoint, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The validated parameters of one request to ``endpoint`` (absent ones left out)."""
+    given = {name: value for name, value in values.items() if value is not None}
+    if endpoint.one_of and not given.keys() & set(endpoint.one_of):
+        first, *others = endpoint.one_of
+        choices = _choices_text(endpoint.param(first).schema)
+        raise invalid(
+            first,
+            f"give a `{first}`{choices} or " + " or ".join(f"a `{o}`" for o in others),
+        )
+    if len(given.keys() & set(endpoint.at_most_one_of)) > 1:
+        named = " or ".join(f"`{name}`" for name in endpoint.at_most_one_of)
+        raise invalid(endpoint.at_most_one_of[-1], f"give {named}, not both at once")
+    return {
+        param.name: _check(param.name, given[param.name], param.schema, param.model)
+        for param in endpoint.params
+        if param.name in given
+    }
+
+
+def _choices_text(schema: Schema) -> str:
+    """`` ('document' or 'id_number')`` for a closed set of values, else ``""``."""
+    if not isinstance(schema, Enum):
+        return ""
+    return " (" + " or ".join(map(repr, schema.values)) + ")"
+
+
+def endpoint_path(endpoint: Endpoint, object_id: Any = None) -> str:
+    """The request path of ``endpoint``: its id checked and quoted (`object_path`)."""
+    name = endpoint.path_param
+    if name is None:
+        return endpoint.path
+    return object_path(endpoint.collection, object_id, name, endpoint.action_suffix)

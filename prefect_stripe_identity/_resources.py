@@ -1,7 +1,7 @@
-"""The Identity resources: thin classes that name paths and parameters.
+"""The Identity resources: one method per endpoint of `_endpoints`, sync and async.
 
-Validation lives in `_params`, sending and retrying in `_base_client`; the sync and async
-twins below mirror each other line for line.
+Validation lives in `_params`, sending and retrying in `_base_client`.
+Generated from `_endpoints` by scripts/generate.py (``make generate``): do not edit.
 """
 
 from __future__ import annotations
@@ -9,19 +9,26 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from prefect_stripe_identity._pagination import AsyncPage, Page
-from prefect_stripe_identity._params import (
-    list_params,
-    object_path,
-    session_create_params,
-    session_update_params,
-    with_expand,
+from prefect_stripe_identity._endpoints import (
+    CANCEL_SESSION,
+    CREATE_SESSION,
+    LIST_REPORTS,
+    LIST_SESSIONS,
+    REDACT_SESSION,
+    RETRIEVE_REPORT,
+    RETRIEVE_SESSION,
+    UPDATE_SESSION,
 )
+from prefect_stripe_identity._pagination import AsyncPage, Page
+from prefect_stripe_identity._params import build_params, endpoint_path
 from prefect_stripe_identity.models import (
     CreatedFilter,
     ProvidedDetailsParams,
     RelatedPersonParams,
+    ReportTypeFilter,
     SessionOptionsParams,
+    SessionStatusFilter,
+    SessionType,
     VerificationReport,
     VerificationSession,
 )
@@ -36,25 +43,6 @@ __all__ = [
     "VerificationSessions",
 ]
 
-SESSIONS = "/v1/identity/verification_sessions"
-REPORTS = "/v1/identity/verification_reports"
-
-SessionType = Literal["document", "id_number"]
-SessionStatus = Literal["canceled", "processing", "requires_input", "verified"]
-ReportType = Literal["document", "id_number"]
-Options = SessionOptionsParams | Mapping[str, Any]
-ProvidedDetails = ProvidedDetailsParams | Mapping[str, Any]
-RelatedPerson = RelatedPersonParams | Mapping[str, Any]
-Created = int | CreatedFilter | Mapping[str, int]
-
-
-def _session_path(session: str, action: str = "") -> str:
-    return object_path(SESSIONS, session, "session", action)
-
-
-def _report_path(report: str) -> str:
-    return object_path(REPORTS, report, "report")
-
 
 class VerificationSessions:
     """``client.verification_sessions``: create, retrieve, update, list, cancel, redact."""
@@ -68,11 +56,11 @@ class VerificationSessions:
         type: SessionType | None = None,
         client_reference_id: str | None = None,
         metadata: Mapping[str, str] | None = None,
-        options: Options | None = None,
-        provided_details: ProvidedDetails | None = None,
+        options: SessionOptionsParams | Mapping[str, Any] | None = None,
+        provided_details: ProvidedDetailsParams | Mapping[str, Any] | None = None,
         related_customer: str | None = None,
         related_customer_account: str | None = None,
-        related_person: RelatedPerson | None = None,
+        related_person: RelatedPersonParams | Mapping[str, Any] | None = None,
         return_url: str | None = None,
         verification_flow: str | None = None,
         expand: Sequence[str] | None = None,
@@ -83,27 +71,37 @@ class VerificationSessions:
         ``idempotency_key`` makes the call safe to repeat: Stripe answers a repeat with the
         first answer. When omitted, a random key is generated and reused by this call's retries.
         """
-        params = session_create_params(
-            type=type,
-            client_reference_id=client_reference_id,
-            metadata=metadata,
-            options=options,
-            provided_details=provided_details,
-            related_customer=related_customer,
-            related_customer_account=related_customer_account,
-            related_person=related_person,
-            return_url=return_url,
-            verification_flow=verification_flow,
-            expand=expand,
+        path = endpoint_path(CREATE_SESSION)
+        params = build_params(
+            CREATE_SESSION,
+            {
+                "type": type,
+                "client_reference_id": client_reference_id,
+                "metadata": metadata,
+                "options": options,
+                "provided_details": provided_details,
+                "related_customer": related_customer,
+                "related_customer_account": related_customer_account,
+                "related_person": related_person,
+                "return_url": return_url,
+                "verification_flow": verification_flow,
+                "expand": expand,
+            },
         )
         return self._client.request(
-            "POST", SESSIONS, params, VerificationSession, idempotency_key=idempotency_key
+            "POST", path, params, VerificationSession, idempotency_key=idempotency_key
         )
 
-    def retrieve(self, session: str, *, expand: Sequence[str] | None = None) -> VerificationSession:
+    def retrieve(
+        self,
+        session: str,
+        *,
+        expand: Sequence[str] | None = None,
+    ) -> VerificationSession:
         """Retrieve a session; ``expand=["last_verification_report", "verified_outputs"]``."""
-        path = _session_path(session)
-        return self._client.request("GET", path, with_expand(expand), VerificationSession)
+        path = endpoint_path(RETRIEVE_SESSION, session)
+        params = build_params(RETRIEVE_SESSION, {"expand": expand})
+        return self._client.request("GET", path, params, VerificationSession)
 
     def update(
         self,
@@ -111,19 +109,22 @@ class VerificationSessions:
         *,
         type: SessionType | None = None,
         metadata: Mapping[str, str] | Literal[""] | None = None,
-        options: Options | None = None,
-        provided_details: ProvidedDetails | None = None,
+        options: SessionOptionsParams | Mapping[str, Any] | None = None,
+        provided_details: ProvidedDetailsParams | Mapping[str, Any] | None = None,
         expand: Sequence[str] | None = None,
         idempotency_key: str | None = None,
     ) -> VerificationSession:
         """Update a session still in ``requires_input``; a metadata value ``""`` unsets it."""
-        path = _session_path(session)
-        params = session_update_params(
-            type=type,
-            metadata=metadata,
-            options=options,
-            provided_details=provided_details,
-            expand=expand,
+        path = endpoint_path(UPDATE_SESSION, session)
+        params = build_params(
+            UPDATE_SESSION,
+            {
+                "type": type,
+                "metadata": metadata,
+                "options": options,
+                "provided_details": provided_details,
+                "expand": expand,
+            },
         )
         return self._client.request(
             "POST", path, params, VerificationSession, idempotency_key=idempotency_key
@@ -132,33 +133,32 @@ class VerificationSessions:
     def list(
         self,
         *,
+        status: SessionStatusFilter | None = None,
         client_reference_id: str | None = None,
-        created: Created | None = None,
+        created: int | CreatedFilter | Mapping[str, int] | None = None,
         related_customer: str | None = None,
         related_customer_account: str | None = None,
-        status: SessionStatus | None = None,
         limit: int | None = None,
         starting_after: str | None = None,
         ending_before: str | None = None,
         expand: Sequence[str] | None = None,
     ) -> Page[VerificationSession]:
         """One page of sessions, newest first; ``auto_paging_iter()`` walks all of them."""
-        params = list_params(
-            client_reference_id=client_reference_id,
-            created=created,
-            related_customer=related_customer,
-            related_customer_account=related_customer_account,
-            status=status,
-            limit=limit,
-            starting_after=starting_after,
-            ending_before=ending_before,
-            expand=expand,
+        params = build_params(
+            LIST_SESSIONS,
+            {
+                "status": status,
+                "client_reference_id": client_reference_id,
+                "created": created,
+                "related_customer": related_customer,
+                "related_customer_account": related_customer_account,
+                "limit": limit,
+                "starting_after": starting_after,
+                "ending_before": ending_before,
+                "expand": expand,
+            },
         )
         return self._list(params)
-
-    def _list(self, params: dict[str, Any]) -> Page[VerificationSession]:
-        page = self._client.request("GET", SESSIONS, params, Page[VerificationSession])
-        return page._bind(self._list, params)
 
     def cancel(
         self,
@@ -168,9 +168,10 @@ class VerificationSessions:
         idempotency_key: str | None = None,
     ) -> VerificationSession:
         """Cancel a session in ``requires_input``: irreversible."""
-        path = _session_path(session, "/cancel")
+        path = endpoint_path(CANCEL_SESSION, session)
+        params = build_params(CANCEL_SESSION, {"expand": expand})
         return self._client.request(
-            "POST", path, with_expand(expand), VerificationSession, idempotency_key=idempotency_key
+            "POST", path, params, VerificationSession, idempotency_key=idempotency_key
         )
 
     def redact(
@@ -181,10 +182,15 @@ class VerificationSessions:
         idempotency_key: str | None = None,
     ) -> VerificationSession:
         """Redact a session's personal data (and its reports); also cancels an open session."""
-        path = _session_path(session, "/redact")
+        path = endpoint_path(REDACT_SESSION, session)
+        params = build_params(REDACT_SESSION, {"expand": expand})
         return self._client.request(
-            "POST", path, with_expand(expand), VerificationSession, idempotency_key=idempotency_key
+            "POST", path, params, VerificationSession, idempotency_key=idempotency_key
         )
+
+    def _list(self, params: dict[str, Any]) -> Page[VerificationSession]:
+        page = self._client.request("GET", LIST_SESSIONS.path, params, Page[VerificationSession])
+        return page._bind(self._list, params)
 
 
 class AsyncVerificationSessions:
@@ -199,11 +205,11 @@ class AsyncVerificationSessions:
         type: SessionType | None = None,
         client_reference_id: str | None = None,
         metadata: Mapping[str, str] | None = None,
-        options: Options | None = None,
-        provided_details: ProvidedDetails | None = None,
+        options: SessionOptionsParams | Mapping[str, Any] | None = None,
+        provided_details: ProvidedDetailsParams | Mapping[str, Any] | None = None,
         related_customer: str | None = None,
         related_customer_account: str | None = None,
-        related_person: RelatedPerson | None = None,
+        related_person: RelatedPersonParams | Mapping[str, Any] | None = None,
         return_url: str | None = None,
         verification_flow: str | None = None,
         expand: Sequence[str] | None = None,
@@ -214,29 +220,37 @@ class AsyncVerificationSessions:
         ``idempotency_key`` makes the call safe to repeat: Stripe answers a repeat with the
         first answer. When omitted, a random key is generated and reused by this call's retries.
         """
-        params = session_create_params(
-            type=type,
-            client_reference_id=client_reference_id,
-            metadata=metadata,
-            options=options,
-            provided_details=provided_details,
-            related_customer=related_customer,
-            related_customer_account=related_customer_account,
-            related_person=related_person,
-            return_url=return_url,
-            verification_flow=verification_flow,
-            expand=expand,
+        path = endpoint_path(CREATE_SESSION)
+        params = build_params(
+            CREATE_SESSION,
+            {
+                "type": type,
+                "client_reference_id": client_reference_id,
+                "metadata": metadata,
+                "options": options,
+                "provided_details": provided_details,
+                "related_customer": related_customer,
+                "related_customer_account": related_customer_account,
+                "related_person": related_person,
+                "return_url": return_url,
+                "verification_flow": verification_flow,
+                "expand": expand,
+            },
         )
         return await self._client.request(
-            "POST", SESSIONS, params, VerificationSession, idempotency_key=idempotency_key
+            "POST", path, params, VerificationSession, idempotency_key=idempotency_key
         )
 
     async def retrieve(
-        self, session: str, *, expand: Sequence[str] | None = None
+        self,
+        session: str,
+        *,
+        expand: Sequence[str] | None = None,
     ) -> VerificationSession:
         """Retrieve a session; ``expand=["last_verification_report", "verified_outputs"]``."""
-        path = _session_path(session)
-        return await self._client.request("GET", path, with_expand(expand), VerificationSession)
+        path = endpoint_path(RETRIEVE_SESSION, session)
+        params = build_params(RETRIEVE_SESSION, {"expand": expand})
+        return await self._client.request("GET", path, params, VerificationSession)
 
     async def update(
         self,
@@ -244,19 +258,22 @@ class AsyncVerificationSessions:
         *,
         type: SessionType | None = None,
         metadata: Mapping[str, str] | Literal[""] | None = None,
-        options: Options | None = None,
-        provided_details: ProvidedDetails | None = None,
+        options: SessionOptionsParams | Mapping[str, Any] | None = None,
+        provided_details: ProvidedDetailsParams | Mapping[str, Any] | None = None,
         expand: Sequence[str] | None = None,
         idempotency_key: str | None = None,
     ) -> VerificationSession:
         """Update a session still in ``requires_input``; a metadata value ``""`` unsets it."""
-        path = _session_path(session)
-        params = session_update_params(
-            type=type,
-            metadata=metadata,
-            options=options,
-            provided_details=provided_details,
-            expand=expand,
+        path = endpoint_path(UPDATE_SESSION, session)
+        params = build_params(
+            UPDATE_SESSION,
+            {
+                "type": type,
+                "metadata": metadata,
+                "options": options,
+                "provided_details": provided_details,
+                "expand": expand,
+            },
         )
         return await self._client.request(
             "POST", path, params, VerificationSession, idempotency_key=idempotency_key
@@ -265,33 +282,32 @@ class AsyncVerificationSessions:
     async def list(
         self,
         *,
+        status: SessionStatusFilter | None = None,
         client_reference_id: str | None = None,
-        created: Created | None = None,
+        created: int | CreatedFilter | Mapping[str, int] | None = None,
         related_customer: str | None = None,
         related_customer_account: str | None = None,
-        status: SessionStatus | None = None,
         limit: int | None = None,
         starting_after: str | None = None,
         ending_before: str | None = None,
         expand: Sequence[str] | None = None,
     ) -> AsyncPage[VerificationSession]:
         """One page of sessions, newest first; ``auto_paging_iter()`` walks all of them."""
-        params = list_params(
-            client_reference_id=client_reference_id,
-            created=created,
-            related_customer=related_customer,
-            related_customer_account=related_customer_account,
-            status=status,
-            limit=limit,
-            starting_after=starting_after,
-            ending_before=ending_before,
-            expand=expand,
+        params = build_params(
+            LIST_SESSIONS,
+            {
+                "status": status,
+                "client_reference_id": client_reference_id,
+                "created": created,
+                "related_customer": related_customer,
+                "related_customer_account": related_customer_account,
+                "limit": limit,
+                "starting_after": starting_after,
+                "ending_before": ending_before,
+                "expand": expand,
+            },
         )
         return await self._list(params)
-
-    async def _list(self, params: dict[str, Any]) -> AsyncPage[VerificationSession]:
-        page = await self._client.request("GET", SESSIONS, params, AsyncPage[VerificationSession])
-        return page._bind(self._list, params)
 
     async def cancel(
         self,
@@ -301,9 +317,10 @@ class AsyncVerificationSessions:
         idempotency_key: str | None = None,
     ) -> VerificationSession:
         """Cancel a session in ``requires_input``: irreversible."""
-        path = _session_path(session, "/cancel")
+        path = endpoint_path(CANCEL_SESSION, session)
+        params = build_params(CANCEL_SESSION, {"expand": expand})
         return await self._client.request(
-            "POST", path, with_expand(expand), VerificationSession, idempotency_key=idempotency_key
+            "POST", path, params, VerificationSession, idempotency_key=idempotency_key
         )
 
     async def redact(
@@ -314,10 +331,17 @@ class AsyncVerificationSessions:
         idempotency_key: str | None = None,
     ) -> VerificationSession:
         """Redact a session's personal data (and its reports); also cancels an open session."""
-        path = _session_path(session, "/redact")
+        path = endpoint_path(REDACT_SESSION, session)
+        params = build_params(REDACT_SESSION, {"expand": expand})
         return await self._client.request(
-            "POST", path, with_expand(expand), VerificationSession, idempotency_key=idempotency_key
+            "POST", path, params, VerificationSession, idempotency_key=idempotency_key
         )
+
+    async def _list(self, params: dict[str, Any]) -> AsyncPage[VerificationSession]:
+        page = await self._client.request(
+            "GET", LIST_SESSIONS.path, params, AsyncPage[VerificationSession]
+        )
+        return page._bind(self._list, params)
 
 
 class VerificationReports:
@@ -326,38 +350,47 @@ class VerificationReports:
     def __init__(self, client: SyncAPIClient) -> None:
         self._client = client
 
-    def retrieve(self, report: str, *, expand: Sequence[str] | None = None) -> VerificationReport:
+    def retrieve(
+        self,
+        report: str,
+        *,
+        expand: Sequence[str] | None = None,
+    ) -> VerificationReport:
         """Retrieve a verification report."""
-        path = _report_path(report)
-        return self._client.request("GET", path, with_expand(expand), VerificationReport)
+        path = endpoint_path(RETRIEVE_REPORT, report)
+        params = build_params(RETRIEVE_REPORT, {"expand": expand})
+        return self._client.request("GET", path, params, VerificationReport)
 
     def list(
         self,
         *,
-        client_reference_id: str | None = None,
-        created: Created | None = None,
-        type: ReportType | None = None,
         verification_session: str | None = None,
+        type: ReportTypeFilter | None = None,
+        client_reference_id: str | None = None,
+        created: int | CreatedFilter | Mapping[str, int] | None = None,
         limit: int | None = None,
         starting_after: str | None = None,
         ending_before: str | None = None,
         expand: Sequence[str] | None = None,
     ) -> Page[VerificationReport]:
         """One page of reports, newest first; ``auto_paging_iter()`` walks all of them."""
-        params = list_params(
-            client_reference_id=client_reference_id,
-            created=created,
-            type=type,
-            verification_session=verification_session,
-            limit=limit,
-            starting_after=starting_after,
-            ending_before=ending_before,
-            expand=expand,
+        params = build_params(
+            LIST_REPORTS,
+            {
+                "verification_session": verification_session,
+                "type": type,
+                "client_reference_id": client_reference_id,
+                "created": created,
+                "limit": limit,
+                "starting_after": starting_after,
+                "ending_before": ending_before,
+                "expand": expand,
+            },
         )
         return self._list(params)
 
     def _list(self, params: dict[str, Any]) -> Page[VerificationReport]:
-        page = self._client.request("GET", REPORTS, params, Page[VerificationReport])
+        page = self._client.request("GET", LIST_REPORTS.path, params, Page[VerificationReport])
         return page._bind(self._list, params)
 
 
@@ -368,37 +401,46 @@ class AsyncVerificationReports:
         self._client = client
 
     async def retrieve(
-        self, report: str, *, expand: Sequence[str] | None = None
+        self,
+        report: str,
+        *,
+        expand: Sequence[str] | None = None,
     ) -> VerificationReport:
         """Retrieve a verification report."""
-        path = _report_path(report)
-        return await self._client.request("GET", path, with_expand(expand), VerificationReport)
+        path = endpoint_path(RETRIEVE_REPORT, report)
+        params = build_params(RETRIEVE_REPORT, {"expand": expand})
+        return await self._client.request("GET", path, params, VerificationReport)
 
     async def list(
         self,
         *,
-        client_reference_id: str | None = None,
-        created: Created | None = None,
-        type: ReportType | None = None,
         verification_session: str | None = None,
+        type: ReportTypeFilter | None = None,
+        client_reference_id: str | None = None,
+        created: int | CreatedFilter | Mapping[str, int] | None = None,
         limit: int | None = None,
         starting_after: str | None = None,
         ending_before: str | None = None,
         expand: Sequence[str] | None = None,
     ) -> AsyncPage[VerificationReport]:
         """One page of reports, newest first; ``auto_paging_iter()`` walks all of them."""
-        params = list_params(
-            client_reference_id=client_reference_id,
-            created=created,
-            type=type,
-            verification_session=verification_session,
-            limit=limit,
-            starting_after=starting_after,
-            ending_before=ending_before,
-            expand=expand,
+        params = build_params(
+            LIST_REPORTS,
+            {
+                "verification_session": verification_session,
+                "type": type,
+                "client_reference_id": client_reference_id,
+                "created": created,
+                "limit": limit,
+                "starting_after": starting_after,
+                "ending_before": ending_before,
+                "expand": expand,
+            },
         )
         return await self._list(params)
 
     async def _list(self, params: dict[str, Any]) -> AsyncPage[VerificationReport]:
-        page = await self._client.request("GET", REPORTS, params, AsyncPage[VerificationReport])
+        page = await self._client.request(
+            "GET", LIST_REPORTS.path, params, AsyncPage[VerificationReport]
+        )
         return page._bind(self._list, params)

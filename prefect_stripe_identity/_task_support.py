@@ -34,15 +34,18 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
+from prefect import Task, task
 from prefect.cache_policies import INPUTS, RUN_ID, TASK_SOURCE, CachePolicy
 from prefect.client.schemas.objects import State, TaskRun
 from prefect.context import FlowRunContext, TaskRunContext
 
+from prefect_stripe_identity._client import AsyncStripeIdentityClient, StripeIdentityClient
 from prefect_stripe_identity._exceptions import APIConnectionError
+from prefect_stripe_identity._params import check_idempotency_key
 from prefect_stripe_identity._policy import (
     TASK_CONNECT_FAILURE_RETRIES,
     TASK_RETRY_DELAYS,
@@ -51,17 +54,35 @@ from prefect_stripe_identity._policy import (
     task_key,
 )
 from prefect_stripe_identity.credentials import StripeIdentityCredentials
+from prefect_stripe_identity.serializers import masking_json_serializer
+
+if TYPE_CHECKING:
+    from prefect_stripe_identity._endpoints import Endpoint
 
 __all__ = [
+    "MAX_PAGE_SIZE",
     "STRIPE_CACHE_POLICY",
     "TASK_CONNECT_FAILURE_RETRIES",
     "TASK_RETRY_DELAYS",
+    "aclient_of",
+    "afirst",
     "call_number",
     "canonical_params",
+    "check_max_results",
+    "client_of",
     "derive_idempotency_key",
+    "idempotency_key_for",
     "retry_on_retryable_stripe_errors",
+    "stripe_task",
     "task_identity",
 ]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+T = TypeVar("T")
+
+#: The largest page Stripe serves; the list tasks page lazily up to ``max_results``.
+MAX_PAGE_SIZE = 100
 
 
 _NOT_HASHED = ("credentials", "idempotency_key")
@@ -199,3 +220,66 @@ class CallOrder(CachePolicy):
 STRIPE_CACHE_POLICY = (
     (INPUTS - "credentials") + CredentialsFingerprint() + TASK_SOURCE + RUN_ID + CallOrder()
 )
+
+
+# --- what every generated task in `tasks` calls ------------------------------------------
+
+
+def stripe_task(endpoint: Endpoint) -> Callable[[Callable[P, R]], Task[P, R]]:
+    """The `prefect.task` of ``endpoint``'s task: its names, the retries, cache and results."""
+    return task(
+        name=endpoint.task.name,
+        description=endpoint.task.description,
+        task_run_name=endpoint.task.run_name,
+        retries=len(TASK_RETRY_DELAYS),
+        retry_delay_seconds=TASK_RETRY_DELAYS,
+        retry_jitter_factor=0.5,
+        retry_condition_fn=retry_on_retryable_stripe_errors,
+        cache_policy=STRIPE_CACHE_POLICY,
+        result_serializer=masking_json_serializer(),
+    )
+
+
+def idempotency_key_for(
+    operation: str, idempotency_key: str | None, params: Mapping[str, Any]
+) -> str | None:
+    """The caller's key, checked (never silently replaced), or one derived from the run."""
+    key = check_idempotency_key(idempotency_key)
+    return key if key is not None else derive_idempotency_key(operation, params)
+
+
+def _credentials(credentials: Any) -> StripeIdentityCredentials:
+    if not isinstance(credentials, StripeIdentityCredentials):
+        raise TypeError(
+            "`credentials` must be a StripeIdentityCredentials block (for example "
+            f'StripeIdentityCredentials.load("BLOCK_NAME")), got {type(credentials).__name__}'
+        )
+    return credentials
+
+
+def client_of(credentials: Any) -> StripeIdentityClient:
+    """The block's client; a clear error when ``credentials`` is not the block."""
+    return _credentials(credentials).get_client()
+
+
+def aclient_of(credentials: Any) -> AsyncStripeIdentityClient:
+    """The async twin of `client_of`."""
+    return _credentials(credentials).get_async_client()
+
+
+def check_max_results(max_results: Any) -> int:
+    """``max_results`` of a list task: a positive integer."""
+    if not isinstance(max_results, int) or isinstance(max_results, bool) or max_results < 1:
+        raise ValueError(f"`max_results` must be a positive integer, got {max_results!r}")
+    return max_results
+
+
+async def afirst(items: AsyncIterator[T], count: int) -> list[T]:
+    """The first ``count`` items; the async twin of ``list(islice(items, count))``, which
+    stops fetching pages as soon as it has them."""
+    first: list[T] = []
+    async for item in items:
+        first.append(item)
+        if len(first) >= count:
+            break
+    return first

@@ -10,37 +10,50 @@ models. What they share (see `_task_support`):
   the client's own quick retries), and only once for a connection that could not be made;
   a 400/401/403/404 fails at once with the typed error and its request id. Change it as
   usual: ``create_verification_session.with_options(retries=0)``. The worst-case number
-  of HTTP attempts and time of one task call are in `_task_support`'s docstring.
+  of HTTP attempts and time of one task call are in `_policy`.
 * Persisted results hold no secret and no personal data (`masking_json_serializer`), and
   cache keys never hash the API key, nor collide across credentials.
+
+Generated from `_endpoints` by scripts/generate.py (``make generate``): do not edit.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
 from itertools import islice
-from typing import Any, Literal, ParamSpec, TypeVar
+from typing import Any, Literal
 
-from prefect import Task, task
-
-from prefect_stripe_identity._client import AsyncStripeIdentityClient, StripeIdentityClient
-from prefect_stripe_identity._params import check_id, check_idempotency_key
+from prefect_stripe_identity._endpoints import (
+    CANCEL_SESSION,
+    CREATE_SESSION,
+    LIST_REPORTS,
+    LIST_SESSIONS,
+    REDACT_SESSION,
+    RETRIEVE_REPORT,
+    RETRIEVE_SESSION,
+    UPDATE_SESSION,
+)
+from prefect_stripe_identity._params import check_id
 from prefect_stripe_identity._task_support import (
-    STRIPE_CACHE_POLICY,
-    TASK_RETRY_DELAYS,
-    derive_idempotency_key,
-    retry_on_retryable_stripe_errors,
+    MAX_PAGE_SIZE,
+    aclient_of,
+    afirst,
+    check_max_results,
+    client_of,
+    idempotency_key_for,
+    stripe_task,
 )
 from prefect_stripe_identity.credentials import StripeIdentityCredentials
 from prefect_stripe_identity.models import (
     CreatedFilter,
     ProvidedDetailsParams,
     RelatedPersonParams,
+    ReportTypeFilter,
     SessionOptionsParams,
+    SessionStatusFilter,
+    SessionType,
     VerificationReport,
     VerificationSession,
 )
-from prefect_stripe_identity.serializers import masking_json_serializer
 
 __all__ = [
     "acancel_verification_session",
@@ -61,119 +74,8 @@ __all__ = [
     "update_verification_session",
 ]
 
-P = ParamSpec("P")
-R = TypeVar("R")
-T = TypeVar("T")
 
-SessionType = Literal["document", "id_number"]
-SessionStatus = Literal["canceled", "processing", "requires_input", "verified"]
-ReportType = Literal["document", "id_number"]
-Created = int | CreatedFilter | dict[str, int]
-
-MAX_PAGE_SIZE = 100
-
-
-def _stripe_task(
-    *, name: str, description: str, task_run_name: str
-) -> Callable[[Callable[P, R]], Task[P, R]]:
-    return task(
-        name=name,
-        description=description,
-        task_run_name=task_run_name,
-        retries=len(TASK_RETRY_DELAYS),
-        retry_delay_seconds=TASK_RETRY_DELAYS,
-        retry_jitter_factor=0.5,
-        retry_condition_fn=retry_on_retryable_stripe_errors,
-        cache_policy=STRIPE_CACHE_POLICY,
-        result_serializer=masking_json_serializer(),
-    )
-
-
-def _key(operation: str, idempotency_key: str | None, params: Mapping[str, Any]) -> str | None:
-    # An explicit key is checked, never silently replaced (an empty one is an error).
-    key = check_idempotency_key(idempotency_key)
-    return key if key is not None else derive_idempotency_key(operation, params)
-
-
-def _credentials(credentials: Any) -> StripeIdentityCredentials:
-    if not isinstance(credentials, StripeIdentityCredentials):
-        raise TypeError(
-            "`credentials` must be a StripeIdentityCredentials block (for example "
-            f'StripeIdentityCredentials.load("BLOCK_NAME")), got {type(credentials).__name__}'
-        )
-    return credentials
-
-
-def _client(credentials: Any) -> StripeIdentityClient:
-    return _credentials(credentials).get_client()
-
-
-def _aclient(credentials: Any) -> AsyncStripeIdentityClient:
-    return _credentials(credentials).get_async_client()
-
-
-async def _afirst(items: AsyncIterator[T], count: int) -> list[T]:
-    """The first ``count`` items; the async twin of ``list(islice(items, count))``, which
-    stops fetching pages as soon as it has them."""
-    first: list[T] = []
-    async for item in items:
-        first.append(item)
-        if len(first) >= count:
-            break
-    return first
-
-
-def _check_max_results(max_results: int) -> int:
-    if not isinstance(max_results, int) or isinstance(max_results, bool) or max_results < 1:
-        raise ValueError(f"`max_results` must be a positive integer, got {max_results!r}")
-    return max_results
-
-
-# --- verification sessions ---------------------------------------------------------------
-
-_CREATE = {
-    "name": "Create verification session",
-    "description": "Create a Stripe Identity verification session (idempotent across retries).",
-    "task_run_name": "create-verification-session",
-}
-_RETRIEVE = {
-    "name": "Retrieve verification session",
-    "description": "Retrieve a Stripe Identity verification session.",
-    "task_run_name": "retrieve-verification-session-{session_id}",
-}
-_UPDATE = {
-    "name": "Update verification session",
-    "description": "Update a verification session still awaiting input.",
-    "task_run_name": "update-verification-session-{session_id}",
-}
-_LIST = {
-    "name": "List verification sessions",
-    "description": "List verification sessions (newest first), up to `max_results`.",
-    "task_run_name": "list-verification-sessions",
-}
-_CANCEL = {
-    "name": "Cancel verification session",
-    "description": "Cancel a verification session awaiting input (irreversible).",
-    "task_run_name": "cancel-verification-session-{session_id}",
-}
-_REDACT = {
-    "name": "Redact verification session",
-    "description": "Redact the personal data of a verification session and its reports.",
-    "task_run_name": "redact-verification-session-{session_id}",
-}
-_RETRIEVE_REPORT = {
-    "name": "Retrieve verification report",
-    "description": "Retrieve a Stripe Identity verification report.",
-    "task_run_name": "retrieve-verification-report-{report_id}",
-}
-_LIST_REPORTS = {
-    "name": "List verification reports",
-    "description": "List verification reports (newest first), up to `max_results`.",
-    "task_run_name": "list-verification-reports",
-}
-
-
-@_stripe_task(**_CREATE)
+@stripe_task(CREATE_SESSION)
 def create_verification_session(
     credentials: StripeIdentityCredentials,
     type: SessionType | None = None,
@@ -204,7 +106,7 @@ def create_verification_session(
         return_url: Where the person goes after the hosted flow.
         verification_flow: A verification flow id from the Dashboard (instead of `type`).
         expand: Fields to expand in the answer.
-        idempotency_key: A business key; by default one derived from the run (see module).
+        idempotency_key: A business key; by default one derived from the run.
 
     Returns:
         The new session (``url`` and ``client_secret`` are `SecretStr`).
@@ -222,12 +124,12 @@ def create_verification_session(
         "verification_flow": verification_flow,
         "expand": expand,
     }
-    key = _key("create", idempotency_key, params)
-    with _client(credentials) as client:
+    key = idempotency_key_for("create", idempotency_key, params)
+    with client_of(credentials) as client:
         return client.verification_sessions.create(**params, idempotency_key=key)
 
 
-@_stripe_task(**_CREATE)
+@stripe_task(CREATE_SESSION)
 async def acreate_verification_session(
     credentials: StripeIdentityCredentials,
     type: SessionType | None = None,
@@ -257,12 +159,12 @@ async def acreate_verification_session(
         "verification_flow": verification_flow,
         "expand": expand,
     }
-    key = _key("create", idempotency_key, params)
-    async with _aclient(credentials) as client:
+    key = idempotency_key_for("create", idempotency_key, params)
+    async with aclient_of(credentials) as client:
         return await client.verification_sessions.create(**params, idempotency_key=key)
 
 
-@_stripe_task(**_RETRIEVE)
+@stripe_task(RETRIEVE_SESSION)
 def retrieve_verification_session(
     credentials: StripeIdentityCredentials,
     session_id: str,
@@ -276,23 +178,25 @@ def retrieve_verification_session(
         expand: Fields to expand, e.g. ["last_verification_report", "verified_outputs"].
     """
     check_id(session_id, "session_id")
-    with _client(credentials) as client:
-        return client.verification_sessions.retrieve(session_id, expand=expand)
+    params: dict[str, Any] = {"expand": expand}
+    with client_of(credentials) as client:
+        return client.verification_sessions.retrieve(session_id, **params)
 
 
-@_stripe_task(**_RETRIEVE)
+@stripe_task(RETRIEVE_SESSION)
 async def aretrieve_verification_session(
     credentials: StripeIdentityCredentials,
     session_id: str,
     expand: list[str] | None = None,
 ) -> VerificationSession:
-    """Async twin of `retrieve_verification_session`."""
+    """Async twin of `retrieve_verification_session` (same arguments)."""
     check_id(session_id, "session_id")
-    async with _aclient(credentials) as client:
-        return await client.verification_sessions.retrieve(session_id, expand=expand)
+    params: dict[str, Any] = {"expand": expand}
+    async with aclient_of(credentials) as client:
+        return await client.verification_sessions.retrieve(session_id, **params)
 
 
-@_stripe_task(**_UPDATE)
+@stripe_task(UPDATE_SESSION)
 def update_verification_session(
     credentials: StripeIdentityCredentials,
     session_id: str,
@@ -323,12 +227,12 @@ def update_verification_session(
         "provided_details": provided_details,
         "expand": expand,
     }
-    key = _key("update", idempotency_key, {"session": session_id, **params})
-    with _client(credentials) as client:
+    key = idempotency_key_for("update", idempotency_key, {"session": session_id, **params})
+    with client_of(credentials) as client:
         return client.verification_sessions.update(session_id, **params, idempotency_key=key)
 
 
-@_stripe_task(**_UPDATE)
+@stripe_task(UPDATE_SESSION)
 async def aupdate_verification_session(
     credentials: StripeIdentityCredentials,
     session_id: str,
@@ -339,7 +243,7 @@ async def aupdate_verification_session(
     expand: list[str] | None = None,
     idempotency_key: str | None = None,
 ) -> VerificationSession:
-    """Async twin of `update_verification_session`."""
+    """Async twin of `update_verification_session` (same arguments)."""
     check_id(session_id, "session_id")
     params: dict[str, Any] = {
         "type": type,
@@ -348,17 +252,17 @@ async def aupdate_verification_session(
         "provided_details": provided_details,
         "expand": expand,
     }
-    key = _key("update", idempotency_key, {"session": session_id, **params})
-    async with _aclient(credentials) as client:
+    key = idempotency_key_for("update", idempotency_key, {"session": session_id, **params})
+    async with aclient_of(credentials) as client:
         return await client.verification_sessions.update(session_id, **params, idempotency_key=key)
 
 
-@_stripe_task(**_LIST)
+@stripe_task(LIST_SESSIONS)
 def list_verification_sessions(
     credentials: StripeIdentityCredentials,
-    status: SessionStatus | None = None,
+    status: SessionStatusFilter | None = None,
     client_reference_id: str | None = None,
-    created: Created | None = None,
+    created: int | CreatedFilter | dict[str, int] | None = None,
     related_customer: str | None = None,
     related_customer_account: str | None = None,
     max_results: int = 100,
@@ -376,47 +280,47 @@ def list_verification_sessions(
         max_results: The most sessions to return.
         expand: Fields to expand, e.g. ["data.last_verification_report"].
     """
-    limit = min(_check_max_results(max_results), MAX_PAGE_SIZE)
-    with _client(credentials) as client:
-        page = client.verification_sessions.list(
-            status=status,
-            client_reference_id=client_reference_id,
-            created=created,
-            related_customer=related_customer,
-            related_customer_account=related_customer_account,
-            limit=limit,
-            expand=expand,
-        )
+    limit = min(check_max_results(max_results), MAX_PAGE_SIZE)
+    params: dict[str, Any] = {
+        "status": status,
+        "client_reference_id": client_reference_id,
+        "created": created,
+        "related_customer": related_customer,
+        "related_customer_account": related_customer_account,
+        "expand": expand,
+    }
+    with client_of(credentials) as client:
+        page = client.verification_sessions.list(**params, limit=limit)
         return list(islice(page.auto_paging_iter(), max_results))
 
 
-@_stripe_task(**_LIST)
+@stripe_task(LIST_SESSIONS)
 async def alist_verification_sessions(
     credentials: StripeIdentityCredentials,
-    status: SessionStatus | None = None,
+    status: SessionStatusFilter | None = None,
     client_reference_id: str | None = None,
-    created: Created | None = None,
+    created: int | CreatedFilter | dict[str, int] | None = None,
     related_customer: str | None = None,
     related_customer_account: str | None = None,
     max_results: int = 100,
     expand: list[str] | None = None,
 ) -> list[VerificationSession]:
-    """Async twin of `list_verification_sessions`."""
-    limit = min(_check_max_results(max_results), MAX_PAGE_SIZE)
-    async with _aclient(credentials) as client:
-        page = await client.verification_sessions.list(
-            status=status,
-            client_reference_id=client_reference_id,
-            created=created,
-            related_customer=related_customer,
-            related_customer_account=related_customer_account,
-            limit=limit,
-            expand=expand,
-        )
-        return await _afirst(page.auto_paging_iter(), max_results)
+    """Async twin of `list_verification_sessions` (same arguments)."""
+    limit = min(check_max_results(max_results), MAX_PAGE_SIZE)
+    params: dict[str, Any] = {
+        "status": status,
+        "client_reference_id": client_reference_id,
+        "created": created,
+        "related_customer": related_customer,
+        "related_customer_account": related_customer_account,
+        "expand": expand,
+    }
+    async with aclient_of(credentials) as client:
+        page = await client.verification_sessions.list(**params, limit=limit)
+        return await afirst(page.auto_paging_iter(), max_results)
 
 
-@_stripe_task(**_CANCEL)
+@stripe_task(CANCEL_SESSION)
 def cancel_verification_session(
     credentials: StripeIdentityCredentials,
     session_id: str,
@@ -432,28 +336,28 @@ def cancel_verification_session(
         idempotency_key: A business key; by default one derived from the run.
     """
     check_id(session_id, "session_id")
-    key = _key("cancel", idempotency_key, {"session": session_id, "expand": expand})
-    with _client(credentials) as client:
-        return client.verification_sessions.cancel(session_id, expand=expand, idempotency_key=key)
+    params: dict[str, Any] = {"expand": expand}
+    key = idempotency_key_for("cancel", idempotency_key, {"session": session_id, **params})
+    with client_of(credentials) as client:
+        return client.verification_sessions.cancel(session_id, **params, idempotency_key=key)
 
 
-@_stripe_task(**_CANCEL)
+@stripe_task(CANCEL_SESSION)
 async def acancel_verification_session(
     credentials: StripeIdentityCredentials,
     session_id: str,
     expand: list[str] | None = None,
     idempotency_key: str | None = None,
 ) -> VerificationSession:
-    """Async twin of `cancel_verification_session`."""
+    """Async twin of `cancel_verification_session` (same arguments)."""
     check_id(session_id, "session_id")
-    key = _key("cancel", idempotency_key, {"session": session_id, "expand": expand})
-    async with _aclient(credentials) as client:
-        return await client.verification_sessions.cancel(
-            session_id, expand=expand, idempotency_key=key
-        )
+    params: dict[str, Any] = {"expand": expand}
+    key = idempotency_key_for("cancel", idempotency_key, {"session": session_id, **params})
+    async with aclient_of(credentials) as client:
+        return await client.verification_sessions.cancel(session_id, **params, idempotency_key=key)
 
 
-@_stripe_task(**_REDACT)
+@stripe_task(REDACT_SESSION)
 def redact_verification_session(
     credentials: StripeIdentityCredentials,
     session_id: str,
@@ -469,31 +373,28 @@ def redact_verification_session(
         idempotency_key: A business key; by default one derived from the run.
     """
     check_id(session_id, "session_id")
-    key = _key("redact", idempotency_key, {"session": session_id, "expand": expand})
-    with _client(credentials) as client:
-        return client.verification_sessions.redact(session_id, expand=expand, idempotency_key=key)
+    params: dict[str, Any] = {"expand": expand}
+    key = idempotency_key_for("redact", idempotency_key, {"session": session_id, **params})
+    with client_of(credentials) as client:
+        return client.verification_sessions.redact(session_id, **params, idempotency_key=key)
 
 
-@_stripe_task(**_REDACT)
+@stripe_task(REDACT_SESSION)
 async def aredact_verification_session(
     credentials: StripeIdentityCredentials,
     session_id: str,
     expand: list[str] | None = None,
     idempotency_key: str | None = None,
 ) -> VerificationSession:
-    """Async twin of `redact_verification_session`."""
+    """Async twin of `redact_verification_session` (same arguments)."""
     check_id(session_id, "session_id")
-    key = _key("redact", idempotency_key, {"session": session_id, "expand": expand})
-    async with _aclient(credentials) as client:
-        return await client.verification_sessions.redact(
-            session_id, expand=expand, idempotency_key=key
-        )
+    params: dict[str, Any] = {"expand": expand}
+    key = idempotency_key_for("redact", idempotency_key, {"session": session_id, **params})
+    async with aclient_of(credentials) as client:
+        return await client.verification_sessions.redact(session_id, **params, idempotency_key=key)
 
 
-# --- verification reports ----------------------------------------------------------------
-
-
-@_stripe_task(**_RETRIEVE_REPORT)
+@stripe_task(RETRIEVE_REPORT)
 def retrieve_verification_report(
     credentials: StripeIdentityCredentials,
     report_id: str,
@@ -507,29 +408,31 @@ def retrieve_verification_report(
         expand: Fields to expand in the answer.
     """
     check_id(report_id, "report_id")
-    with _client(credentials) as client:
-        return client.verification_reports.retrieve(report_id, expand=expand)
+    params: dict[str, Any] = {"expand": expand}
+    with client_of(credentials) as client:
+        return client.verification_reports.retrieve(report_id, **params)
 
 
-@_stripe_task(**_RETRIEVE_REPORT)
+@stripe_task(RETRIEVE_REPORT)
 async def aretrieve_verification_report(
     credentials: StripeIdentityCredentials,
     report_id: str,
     expand: list[str] | None = None,
 ) -> VerificationReport:
-    """Async twin of `retrieve_verification_report`."""
+    """Async twin of `retrieve_verification_report` (same arguments)."""
     check_id(report_id, "report_id")
-    async with _aclient(credentials) as client:
-        return await client.verification_reports.retrieve(report_id, expand=expand)
+    params: dict[str, Any] = {"expand": expand}
+    async with aclient_of(credentials) as client:
+        return await client.verification_reports.retrieve(report_id, **params)
 
 
-@_stripe_task(**_LIST_REPORTS)
+@stripe_task(LIST_REPORTS)
 def list_verification_reports(
     credentials: StripeIdentityCredentials,
     verification_session: str | None = None,
-    type: ReportType | None = None,
+    type: ReportTypeFilter | None = None,
     client_reference_id: str | None = None,
-    created: Created | None = None,
+    created: int | CreatedFilter | dict[str, int] | None = None,
     max_results: int = 100,
     expand: list[str] | None = None,
 ) -> list[VerificationReport]:
@@ -544,38 +447,38 @@ def list_verification_reports(
         max_results: The most reports to return.
         expand: Fields to expand in the answer.
     """
-    limit = min(_check_max_results(max_results), MAX_PAGE_SIZE)
-    with _client(credentials) as client:
-        page = client.verification_reports.list(
-            verification_session=verification_session,
-            type=type,
-            client_reference_id=client_reference_id,
-            created=created,
-            limit=limit,
-            expand=expand,
-        )
+    limit = min(check_max_results(max_results), MAX_PAGE_SIZE)
+    params: dict[str, Any] = {
+        "verification_session": verification_session,
+        "type": type,
+        "client_reference_id": client_reference_id,
+        "created": created,
+        "expand": expand,
+    }
+    with client_of(credentials) as client:
+        page = client.verification_reports.list(**params, limit=limit)
         return list(islice(page.auto_paging_iter(), max_results))
 
 
-@_stripe_task(**_LIST_REPORTS)
+@stripe_task(LIST_REPORTS)
 async def alist_verification_reports(
     credentials: StripeIdentityCredentials,
     verification_session: str | None = None,
-    type: ReportType | None = None,
+    type: ReportTypeFilter | None = None,
     client_reference_id: str | None = None,
-    created: Created | None = None,
+    created: int | CreatedFilter | dict[str, int] | None = None,
     max_results: int = 100,
     expand: list[str] | None = None,
 ) -> list[VerificationReport]:
-    """Async twin of `list_verification_reports`."""
-    limit = min(_check_max_results(max_results), MAX_PAGE_SIZE)
-    async with _aclient(credentials) as client:
-        page = await client.verification_reports.list(
-            verification_session=verification_session,
-            type=type,
-            client_reference_id=client_reference_id,
-            created=created,
-            limit=limit,
-            expand=expand,
-        )
-        return await _afirst(page.auto_paging_iter(), max_results)
+    """Async twin of `list_verification_reports` (same arguments)."""
+    limit = min(check_max_results(max_results), MAX_PAGE_SIZE)
+    params: dict[str, Any] = {
+        "verification_session": verification_session,
+        "type": type,
+        "client_reference_id": client_reference_id,
+        "created": created,
+        "expand": expand,
+    }
+    async with aclient_of(credentials) as client:
+        page = await client.verification_reports.list(**params, limit=limit)
+        return await afirst(page.auto_paging_iter(), max_results)

@@ -6,7 +6,9 @@ Every module of the package is parsed with `ast`; every import counts, at any le
 
 Layers, each importing only itself and the layers above it:
 
-1. **models**: ``models``.
+1. **models**: ``models``, and the endpoint table (``_endpoints``, with the parameter
+   shapes of ``_schema``): data about Stripe's API that the client and the emulator
+   both read.
 2. **client**: the HTTP client and what it is built from, none of it importing Prefect:
    ``_client``, ``_base_client``, ``_resources``, ``_params``, ``_encoding``,
    ``_pagination``, ``_exceptions`` (the errors), ``_secrets`` (recognising and masking
@@ -61,6 +63,8 @@ LAYERS = ["models", "client", "credentials", "tasks", "flows", "webhooks", "emul
 # Top-level modules (without the package prefix); subpackages map as a whole.
 MODULE_LAYERS = {
     "models": "models",
+    "_schema": "models",  # the shapes of request parameters, as data
+    "_endpoints": "models",  # the endpoint table: the client's and the emulator's source
     "_client": "client",
     "_base_client": "client",
     "_resources": "client",
@@ -220,7 +224,7 @@ def test_the_graph_is_seen() -> None:
     # A parser that saw nothing would pass every rule below.
     assert len(MODULES) > 40
     assert any(
-        imp.importer == f"{PACKAGE}.tasks" and imp.target == f"{PACKAGE}._client"
+        imp.importer == f"{PACKAGE}._task_support" and imp.target == f"{PACKAGE}._client"
         for imp in INTERNAL
     )
     # Imports inside functions count: the CLI imports its commands lazily.

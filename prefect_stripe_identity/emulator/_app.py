@@ -26,6 +26,8 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
+from prefect_stripe_identity import _endpoints as endpoints
+from prefect_stripe_identity._endpoints import Endpoint
 from prefect_stripe_identity.emulator import _page, _validation
 from prefect_stripe_identity.emulator._config import EmulatorConfig
 from prefect_stripe_identity.emulator._errors import StripeAPIError, invalid
@@ -66,6 +68,12 @@ FORM = "application/x-www-form-urlencoded"
 _SESSIONS = "/v1/identity/verification_sessions"
 _REPORTS = "/v1/identity/verification_reports"
 _EVENTS = "/v1/events"
+
+
+def _route_path(endpoint: Endpoint) -> str:
+    """The endpoint's path as a route: its id (``{session}``, ``{report}``) is ``{id}``."""
+    name = endpoint.path_param
+    return endpoint.path if name is None else endpoint.path.replace(f"{{{name}}}", "{id}")
 
 
 class ConnectionDropped(Exception):
@@ -299,18 +307,24 @@ class EmulatorApp:
             check_expand(call.params.get("expand", []), frozenset())
             return em.retrieve_event(event_id, call.ctx.account).to_stripe()
 
-        v = _validation
-        api: list[tuple[str, str, Handler, v.Operation]] = [
-            (_SESSIONS, "POST", create, v.CREATE_SESSION),
-            (_SESSIONS, "GET", list_sessions, v.LIST_SESSIONS),
-            (_SESSIONS + "/{id}", "GET", session_get, v.EXPAND_ONLY),
-            (_SESSIONS + "/{id}", "POST", session_update, v.UPDATE_SESSION),
-            (_SESSIONS + "/{id}/cancel", "POST", session_cancel, v.EXPAND_ONLY),
-            (_SESSIONS + "/{id}/redact", "POST", session_redact, v.EXPAND_ONLY),
-            (_REPORTS, "GET", list_reports, v.LIST_REPORTS),
-            (_REPORTS + "/{id}", "GET", report_get, v.EXPAND_ONLY),
-            (_EVENTS, "GET", list_events, v.LIST_EVENTS),
-            (_EVENTS + "/{id}", "GET", event_get, v.EXPAND_ONLY),
+        # The Identity operations, as the endpoint table declares them (path, method,
+        # parameters); the events endpoints are the emulator's own.
+        identity: list[tuple[Endpoint, Handler]] = [
+            (endpoints.CREATE_SESSION, create),
+            (endpoints.LIST_SESSIONS, list_sessions),
+            (endpoints.RETRIEVE_SESSION, session_get),
+            (endpoints.UPDATE_SESSION, session_update),
+            (endpoints.CANCEL_SESSION, session_cancel),
+            (endpoints.REDACT_SESSION, session_redact),
+            (endpoints.LIST_REPORTS, list_reports),
+            (endpoints.RETRIEVE_REPORT, report_get),
+        ]
+        api: list[tuple[str, str, Handler, _validation.Operation]] = [
+            (_route_path(e), e.method, fn, _validation.operation(e)) for e, fn in identity
+        ]
+        api += [
+            (_EVENTS, "GET", list_events, _validation.LIST_EVENTS),
+            (_EVENTS + "/{id}", "GET", event_get, _validation.EXPAND_ONLY),
         ]
         routes = [
             Route(path, self._endpoint(fn, op), methods=[method]) for path, method, fn, op in api

@@ -1,81 +1,36 @@
-"""Parameter validation like Stripe's: every operation declares its parameters here.
+"""Parameter validation like Stripe's, on decoded form data.
 
-The schemas mirror the official OpenAPI spec of the eight Identity operations (and of the
-events endpoints). Errors name the parameter in bracket form (``options[document][foo]``)
-and use Stripe's codes and wording where Stripe has them.
+The eight Identity operations take their parameters from the endpoint table
+(`prefect_stripe_identity._endpoints`, held to the official OpenAPI spec); the events
+endpoints and the emulator's own controls declare theirs here. Errors name the parameter
+in bracket form (``options[document][foo]``) and use Stripe's codes and wording where
+Stripe has them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
+from prefect_stripe_identity._endpoints import Endpoint
+from prefect_stripe_identity._schema import (
+    Arr,
+    Bool,
+    Enum,
+    Int,
+    IntOrRange,
+    Metadata,
+    Obj,
+    Schema,
+    Str,
+)
 from prefect_stripe_identity.emulator._errors import StripeAPIError, invalid
 from prefect_stripe_identity.models import (
     METADATA_MAX_KEY_LENGTH,
     METADATA_MAX_KEYS,
     METADATA_MAX_VALUE_LENGTH,
 )
-
-MAX_STRING = 5000
-
-
-@dataclass(frozen=True)
-class Str:
-    """A string parameter. ``unsettable``: an empty string is accepted (it unsets)."""
-
-    max_length: int = MAX_STRING
-    unsettable: bool = False
-
-
-@dataclass(frozen=True)
-class Enum:
-    """A string parameter with a closed set of values."""
-
-    values: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Bool:
-    """A ``true``/``false`` parameter."""
-
-
-@dataclass(frozen=True)
-class Int:
-    """An integer parameter, optionally bounded."""
-
-    minimum: int | None = None
-    maximum: int | None = None
-
-
-@dataclass(frozen=True)
-class Arr:
-    """An array (``a[0]=x`` or ``a[]=x``)."""
-
-    items: Schema
-
-
-@dataclass(frozen=True)
-class Obj:
-    """An object. ``unsettable``: the empty string is accepted and means "unset"."""
-
-    props: Mapping[str, Schema]
-    required: tuple[str, ...] = ()
-    unsettable: bool = False
-
-
-@dataclass(frozen=True)
-class Metadata:
-    """Stripe metadata: string values, ``""`` unsets a key, ``metadata=""`` unsets all."""
-
-
-@dataclass(frozen=True)
-class IntOrRange:
-    """``created``: an integer, or a ``gt/gte/lt/lte`` range object."""
-
-
-Schema = Union[Str, Enum, Bool, Int, Arr, Obj, Metadata, IntOrRange]
 
 
 @dataclass(frozen=True)
@@ -237,70 +192,22 @@ def validate(params: Mapping[str, Any], operation: Operation) -> dict[str, Any]:
 
 # --- the operations ----------------------------------------------------------------------
 
+
+def operation(endpoint: Endpoint) -> Operation:
+    """What a request to ``endpoint`` may carry: its parameters in the endpoint table."""
+    return Operation({param.name: param.schema for param in endpoint.params})
+
+
 _EXPAND = Arr(Str())
-_DOCUMENT_OPTIONS = Obj(
-    {
-        "allowed_types": Arr(Enum(("driving_license", "id_card", "passport"))),
-        "require_id_number": Bool(),
-        "require_live_capture": Bool(),
-        "require_matching_selfie": Bool(),
-    },
-    unsettable=True,
-)
-_OPTIONS = Obj({"document": _DOCUMENT_OPTIONS})
-_PROVIDED_DETAILS = Obj({"email": Str(unsettable=True), "phone": Str(unsettable=True)})
 _SESSION_TYPE = Enum(("document", "id_number"))
-_LIMIT = Int(minimum=1, maximum=100)
+EXPAND_ONLY = Operation({"expand": _EXPAND})
 _PAGING: dict[str, Schema] = {
     "created": IntOrRange(),
     "ending_before": Str(),
     "expand": _EXPAND,
-    "limit": _LIMIT,
+    "limit": Int(minimum=1, maximum=100),
     "starting_after": Str(),
 }
-
-CREATE_SESSION = Operation(
-    {
-        "client_reference_id": Str(),
-        "expand": _EXPAND,
-        "metadata": Metadata(),
-        "options": _OPTIONS,
-        "provided_details": _PROVIDED_DETAILS,
-        "related_customer": Str(),
-        "related_customer_account": Str(),
-        "related_person": Obj({"account": Str(), "person": Str()}, required=("account", "person")),
-        "return_url": Str(),
-        "type": _SESSION_TYPE,
-        "verification_flow": Str(),
-    }
-)
-UPDATE_SESSION = Operation(
-    {
-        "expand": _EXPAND,
-        "metadata": Metadata(),
-        "options": _OPTIONS,
-        "provided_details": _PROVIDED_DETAILS,
-        "type": _SESSION_TYPE,
-    }
-)
-EXPAND_ONLY = Operation({"expand": _EXPAND})
-LIST_SESSIONS = Operation(
-    {
-        **_PAGING,
-        "client_reference_id": Str(),
-        "related_customer": Str(),
-        "related_customer_account": Str(),
-        "status": Enum(("canceled", "processing", "requires_input", "verified")),
-    }
-)
-LIST_REPORTS = Operation(
-    {
-        **_PAGING,
-        "client_reference_id": Str(),
-        "type": Enum(("document", "id_number")),
-        "verification_session": Str(),
-    }
-)
 LIST_EVENTS = Operation(
     {
         **_PAGING,
