@@ -115,13 +115,13 @@ def test_every_flow_and_task_of_the_package_persists_readable_json() -> None:
     from prefect.serializers import JSONSerializer
 
     from prefect_stripe_identity import flows, tasks
-    from prefect_stripe_identity.flows import _retention
+    from prefect_stripe_identity.flows._retention import _batch
 
     runnables = [getattr(tasks, name) for name in tasks.__all__]
     runnables += [
         getattr(flows, name) for name in flows.__all__ if hasattr(getattr(flows, name), "fn")
     ]
-    runnables.append(_retention._redact_batch)
+    runnables.append(_batch._redact_batch)
     encoder = masking_json_serializer().object_encoder
     for runnable in runnables:
         serializer = runnable.result_serializer
