@@ -72,7 +72,7 @@ def throughput(sessions: int, rate_limit: float, rps: float) -> dict[str, Any]:
 
     from prefect_stripe_identity import StripeIdentityCredentials
     from prefect_stripe_identity.emulator import EmulatorConfig, EmulatorServer
-    from prefect_stripe_identity.flows._retention import redact_expired_verification_sessions
+    from prefect_stripe_identity.flows import redact_expired_verification_sessions
 
     config = EmulatorConfig(rate_limit=rate_limit, redaction_seconds=0, tick_seconds=0)
     with prefect_test_harness(server_startup_timeout=120), EmulatorServer(config) as server:
@@ -124,7 +124,7 @@ def memory_child(url: str, dry_run: bool) -> None:
     from prefect.testing.utilities import prefect_test_harness
 
     from prefect_stripe_identity import StripeIdentityCredentials
-    from prefect_stripe_identity.flows._retention import redact_expired_verification_sessions
+    from prefect_stripe_identity.flows import redact_expired_verification_sessions
 
     credentials = StripeIdentityCredentials(api_key=API_KEY, api_base=url, timeout=300)
     with prefect_test_harness(server_startup_timeout=120):

@@ -49,7 +49,7 @@ Beyond one task call
   tried up to ``SESSION_RETRY_ATTEMPTS`` (3) more times with backoff; a batch task whose
   run fails is retried twice (5 s, 30 s), redoing its redactions under the same keys
   (`sweep_redaction_key`): a redaction already done answers done again. Every attempt
-  is paced by the sweep's own rate (see ``flows/_retention``).
+  is paced by the sweep's own rate (see ``flows/_retention/_throttle.py``).
 
 Idempotency keys
 ----------------

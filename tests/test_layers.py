@@ -36,8 +36,8 @@ Besides the order:
 * inside the package, nothing imports from the facade: each import names the module
   that defines the name, so this graph is the real one;
 * no module imports a private name (``_x``) of a module in another layer, nor a
-  private module of a subpackage (``flows._inputs``) from outside that subpackage:
-  a subpackage's ``__init__`` is its interface;
+  private module of a subpackage (``flows._inputs``, ``flows._retention._sweep``) from
+  outside that subpackage: a subpackage's ``__init__`` is its interface;
 * every third-party module the package imports is a declared dependency in
   ``pyproject.toml``.
 """
@@ -90,7 +90,6 @@ MODULE_LAYERS = {
     "_demo": "cli",
     "_prefect_setup": "cli",
 }
-SUBPACKAGES = {"flows", "webhooks", "emulator"}
 WITHOUT_PREFECT = {"models", "client"}
 FORBIDDEN_IN_CLIENT = {"prefect", "starlette", "uvicorn", "fastapi"}
 
@@ -286,16 +285,37 @@ def test_no_private_import_crosses_a_layer_or_enters_a_subpackage() -> None:
         private_names = [n for n in imp.names if n.startswith("_") and not n.startswith("__")]
         if other_layer and private_names:
             found.append(f"{imp}: private names of another layer")
-        parts = imp.target.split(".")
-        into_subpackage = (
-            len(parts) > 2
-            and parts[1] in SUBPACKAGES
-            and parts[2].startswith("_")
-            and _component(imp.importer) != parts[1]
-        )
-        if into_subpackage:
-            found.append(f"{imp}: a private module of {PACKAGE}.{parts[1]}")
+        entered = _private_module_entered(imp)
+        if entered:
+            found.append(f"{imp}: a private module of {entered}")
     assert found == []
+
+
+def _private_module_entered(imp: Import) -> str | None:
+    """The subpackage whose private module ``imp`` reaches from outside, if it does; at
+    any depth: ``flows._retention._sweep`` is private to ``flows._retention``."""
+    parts = imp.target.split(".")
+    for depth in range(2, len(parts)):
+        package = ".".join(parts[:depth])
+        inside = imp.importer == package or imp.importer.startswith(f"{package}.")
+        if parts[depth].startswith("_") and not inside:
+            return package
+    return None
+
+
+def test_the_private_module_rule_holds_at_every_depth() -> None:
+    def entered(importer: str, target: str) -> str | None:
+        return _private_module_entered(
+            Import(f"{PACKAGE}.{importer}", f"{PACKAGE}.{target}", (), 1)
+        )
+
+    assert entered("webhooks._app", "flows._inputs") == f"{PACKAGE}.flows"
+    assert entered("flows._verify", "flows._retention._sweep") == f"{PACKAGE}.flows._retention"
+    assert entered("flows", "flows._retention._sweep") == f"{PACKAGE}.flows._retention"
+    assert entered("flows", "flows._retention") is None
+    assert entered("flows._retention", "flows._retention._sweep") is None
+    assert entered("flows._retention._sweep", "flows._inputs") is None
+    assert entered("cli", "_policy") is None  # a top-level private module: layers decide
 
 
 # --- every runtime import declared (issue 12, item 7) ----------------------------------------

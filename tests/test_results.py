@@ -115,15 +115,38 @@ def test_every_flow_and_task_of_the_package_persists_readable_json() -> None:
     from prefect.serializers import JSONSerializer
 
     from prefect_stripe_identity import flows, tasks
-    from prefect_stripe_identity.flows import _retention
+    from prefect_stripe_identity.flows._retention import _batch
 
     runnables = [getattr(tasks, name) for name in tasks.__all__]
     runnables += [
         getattr(flows, name) for name in flows.__all__ if hasattr(getattr(flows, name), "fn")
     ]
-    runnables.append(_retention._redact_batch)
+    runnables.append(_batch._redact_batch)
     encoder = masking_json_serializer().object_encoder
     for runnable in runnables:
         serializer = runnable.result_serializer
         assert isinstance(serializer, JSONSerializer), runnable.name
         assert serializer.object_encoder == encoder, runnable.name
+
+
+RETENTION_RESULTS: dict[str, dict[str, Any]] = {
+    "SweepReport": {"dry_run": True, "cutoff": 1764990000, "scanned": 3},
+    "SweepFailure": {"session_id": "vs_1Abc", "error_code": "api_error"},
+    "SessionRedactionResult": {"session_id": "vs_1Abc", "outcome": "redacted"},
+    "_BatchResult": {"redacted": 2},
+}
+
+
+@pytest.mark.parametrize("name", sorted(RETENTION_RESULTS))
+def test_retention_results_stored_before_the_module_split_read_back(name: str) -> None:
+    # Prefect's JSON names a model's class by its module: results written when the
+    # retention flows were the one module `flows._retention` name that path.
+    from prefect_stripe_identity.flows import _retention
+
+    model = getattr(_retention, name)(**RETENTION_RESULTS[name])
+    serializer = masking_json_serializer()
+    stored = serializer.dumps(model).decode()
+    now = f'"{type(model).__module__}.{name}"'
+    assert now in stored and type(model).__module__ != _retention.__name__
+    old = stored.replace(now, f'"{_retention.__name__}.{name}"')
+    assert serializer.loads(old.encode()) == model

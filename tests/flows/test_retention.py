@@ -33,12 +33,12 @@ from prefect_stripe_identity.flows._retention import (
     SessionRedactionResult,
     SweepReport,
     Throttle,
-    _check_sweep_parameters,
-    _redact_batch,
     classify_session,
     redact_expired_verification_sessions,
     redact_verification_session_flow,
 )
+from prefect_stripe_identity.flows._retention._batch import _redact_batch
+from prefect_stripe_identity.flows._retention._sweep import _check_sweep_parameters
 from prefect_stripe_identity.models import VerificationSession
 
 KEY = "sk_test_retentionSweep4242"
