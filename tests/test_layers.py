@@ -372,3 +372,32 @@ def test_every_third_party_import_is_a_declared_dependency() -> None:
 def test_the_imports_found_undeclared_by_issue_12_are_declared(top: str) -> None:
     assert any(imp.target.split(".")[0] == top for imp in EXTERNAL)
     assert _distributions(top) & _declared_dependencies()
+
+
+MAX_FUNCTION_LINES = 80
+
+
+def _body_lines(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    """A function's length: its body's lines, without its docstring."""
+    body = node.body
+    first = body[0]
+    if (
+        len(body) > 1
+        and isinstance(first, ast.Expr)
+        and isinstance(first.value, ast.Constant)
+        and isinstance(first.value.value, str)
+    ):
+        body = body[1:]
+    return (body[-1].end_lineno or body[-1].lineno) - body[0].lineno + 1
+
+
+def test_no_function_is_longer_than_80_lines() -> None:
+    # Issue 12, item 4: long functions become named steps.
+    too_long = [
+        f"{module}:{node.lineno} {node.name} ({_body_lines(node)} lines)"
+        for module, path in MODULES.items()
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        and _body_lines(node) > MAX_FUNCTION_LINES
+    ]
+    assert too_long == []

@@ -204,127 +204,25 @@ class EmulatorApp:
     # --- routes -----------------------------------------------------------------------------
 
     def _routes(self) -> list[Route]:
-        em = self.emulator
-
-        def session_expand(call: _Call, prefix: str = "") -> set[str]:
-            # Checked before anything runs: a refused expansion changes nothing.
-            expand = check_expand(call.params.get("expand", []), SESSION_EXPAND_PATHS, prefix)
-            em.check_sensitive(expand, call.ctx)
-            return expand
-
-        def on_session(
-            call: _Call, session_id: str, operation: Callable[[], SessionRecord]
-        ) -> JSONObject:
-            expand = session_expand(call)
-            em.check_sensitive(expand, call.ctx, em.retrieve_session(session_id, call.ctx.account))
-            return em.render_session(operation(), expand, call.base_url)
-
-        def create(call: _Call) -> JSONObject:
-            expand = session_expand(call)
-            return em.render_session(
-                em.create_session(call.params, call.ctx), expand, call.base_url
-            )
-
-        def list_sessions(call: _Call) -> JSONObject:
-            params = call.params
-            expand = session_expand(call, "data.")
-            filters = [(get, params[k]) for k, get in _SESSION_FILTERS.items() if k in params]
-
-            def keep(obj: SessionRecord) -> bool:
-                return all(get(obj) == value for get, value in filters)
-
-            data, has_more = em.page(
-                em.store.sessions, "VerificationSession", params, keep, call.ctx.account
-            )
-            for obj in data:
-                em.check_sensitive(expand, call.ctx, obj)
-            return _list(
-                [em.render_session(obj, expand, call.base_url) for obj in data],
-                has_more,
-                _SESSIONS,
-            )
-
-        def list_reports(call: _Call) -> JSONObject:
-            params = call.params
-            expand = check_expand(params.get("expand", []), REPORT_EXPANDS, "data.")
-            em.check_sensitive(expand, call.ctx)
-            filters = [(get, params[k]) for k, get in _REPORT_FILTERS.items() if k in params]
-
-            def keep(obj: ReportRecord) -> bool:
-                return all(get(obj) == value for get, value in filters)
-
-            data, has_more = em.page(
-                em.store.reports, "VerificationReport", params, keep, call.ctx.account
-            )
-            for obj in data:
-                em.check_sensitive(expand, call.ctx, obj)
-            return _list([em.render_report(obj, expand) for obj in data], has_more, _REPORTS)
-
-        def list_events(call: _Call) -> JSONObject:
-            params = call.params
-            check_expand(params.get("expand", []), frozenset(), "data.")
-            if "type" in params and "types" in params:
-                raise invalid(
-                    "You may pass either `type` or `types`, but not both.",
-                    param="types",
-                    code="parameters_exclusive",
-                )
-            patterns = params.get("types") or ([params["type"]] if "type" in params else [])
-            success = params.get("delivery_success")
-
-            def keep(obj: EventRecord) -> bool:
-                if patterns and not any(_type_matches(p, obj.type) for p in patterns):
-                    return False
-                return success is None or obj.delivered == success
-
-            data, has_more = em.page(em.store.events, "event", params, keep, call.ctx.account)
-            return _list([obj.to_stripe() for obj in data], has_more, _EVENTS)
-
-        def session_get(call: _Call, session_id: str) -> JSONObject:
-            return on_session(
-                call, session_id, lambda: em.retrieve_session(session_id, call.ctx.account)
-            )
-
-        def session_update(call: _Call, session_id: str) -> JSONObject:
-            return on_session(
-                call, session_id, lambda: em.update_session(session_id, call.params, call.ctx)
-            )
-
-        def session_cancel(call: _Call, session_id: str) -> JSONObject:
-            return on_session(call, session_id, lambda: em.cancel_session(session_id, call.ctx))
-
-        def session_redact(call: _Call, session_id: str) -> JSONObject:
-            return on_session(call, session_id, lambda: em.redact_session(session_id, call.ctx))
-
-        def report_get(call: _Call, report_id: str) -> JSONObject:
-            expand = check_expand(call.params.get("expand", []), REPORT_EXPANDS)
-            em.check_sensitive(expand, call.ctx)
-            report = em.retrieve_report(report_id, call.ctx.account)
-            em.check_sensitive(expand, call.ctx, report)
-            return em.render_report(report, expand)
-
-        def event_get(call: _Call, event_id: str) -> JSONObject:
-            check_expand(call.params.get("expand", []), frozenset())
-            return em.retrieve_event(event_id, call.ctx.account).to_stripe()
-
+        ops = _Operations(self.emulator)
         # The Identity operations, as the endpoint table declares them (path, method,
         # parameters); the events endpoints are the emulator's own.
         identity: list[tuple[Endpoint, Handler]] = [
-            (endpoints.CREATE_SESSION, create),
-            (endpoints.LIST_SESSIONS, list_sessions),
-            (endpoints.RETRIEVE_SESSION, session_get),
-            (endpoints.UPDATE_SESSION, session_update),
-            (endpoints.CANCEL_SESSION, session_cancel),
-            (endpoints.REDACT_SESSION, session_redact),
-            (endpoints.LIST_REPORTS, list_reports),
-            (endpoints.RETRIEVE_REPORT, report_get),
+            (endpoints.CREATE_SESSION, ops.create),
+            (endpoints.LIST_SESSIONS, ops.list_sessions),
+            (endpoints.RETRIEVE_SESSION, ops.session_get),
+            (endpoints.UPDATE_SESSION, ops.session_update),
+            (endpoints.CANCEL_SESSION, ops.session_cancel),
+            (endpoints.REDACT_SESSION, ops.session_redact),
+            (endpoints.LIST_REPORTS, ops.list_reports),
+            (endpoints.RETRIEVE_REPORT, ops.report_get),
         ]
         api: list[tuple[str, str, Handler, _validation.Operation]] = [
             (_route_path(e), e.method, fn, _validation.operation(e)) for e, fn in identity
         ]
         api += [
-            (_EVENTS, "GET", list_events, _validation.LIST_EVENTS),
-            (_EVENTS + "/{id}", "GET", event_get, _validation.EXPAND_ONLY),
+            (_EVENTS, "GET", ops.list_events, _validation.LIST_EVENTS),
+            (_EVENTS + "/{id}", "GET", ops.event_get, _validation.EXPAND_ONLY),
         ]
         routes = [
             Route(path, self._endpoint(fn, op), methods=[method]) for path, method, fn, op in api
@@ -362,20 +260,7 @@ class EmulatorApp:
             if version:
                 check_stripe_version(version)
                 headers["Stripe-Version"] = version
-            if request.method == "POST":
-                raw = await _read_body(request, self.config.max_body_bytes)
-                content_type = request.headers.get("content-type", "").split(";")[0].strip()
-                if raw and content_type.lower() != FORM:
-                    raise StripeAPIError(
-                        400,
-                        "Invalid request (check that your POST content type is "
-                        "application/x-www-form-urlencoded). If you have any questions, we "
-                        "can help at https://support.stripe.com/.",
-                        stored=False,
-                    )
-                pairs = parse_pairs(raw.decode("utf-8", errors="replace"))
-            else:
-                pairs = parse_pairs(request.url.query)
+            pairs = await self._read_pairs(request)
         except StripeAPIError as exc:
             return _error_response(exc, request_id, headers)
         idempotency_key = (
@@ -389,7 +274,6 @@ class EmulatorApp:
         ctx = RequestContext(
             request_id, idempotency_key, account, restricted=api_key.startswith("rk_")
         )
-        object_id = request.path_params.get("id")
         # Decoding and validation read no state: done before taking the lock, so a big
         # request does not hold everyone else up. Their error is raised in the lock, after
         # the idempotency lookup, where Stripe would give it.
@@ -399,49 +283,80 @@ class EmulatorApp:
             params = _validation.validate(decode(pairs), op)
         except StripeAPIError as exc:
             invalid_params = exc
+        call = _Call(params, ctx, str(request.base_url))
+        with self.emulator.lock:
+            return self._answer(request, call, fn, pairs, invalid_params, headers)
+
+    async def _read_pairs(self, request: Request) -> list[tuple[str, str]]:
+        """The request's parameters as raw pairs: the form body of a POST, else the query."""
+        if request.method != "POST":
+            return parse_pairs(request.url.query)
+        raw = await _read_body(request, self.config.max_body_bytes)
+        content_type = request.headers.get("content-type", "").split(";")[0].strip()
+        if raw and content_type.lower() != FORM:
+            raise StripeAPIError(
+                400,
+                "Invalid request (check that your POST content type is "
+                "application/x-www-form-urlencoded). If you have any questions, we "
+                "can help at https://support.stripe.com/.",
+                stored=False,
+            )
+        return parse_pairs(raw.decode("utf-8", errors="replace"))
+
+    def _answer(
+        self,
+        request: Request,
+        call: _Call,
+        fn: Handler,
+        pairs: list[tuple[str, str]],
+        invalid_params: StripeAPIError | None,
+        headers: dict[str, str],
+    ) -> Response:
+        """Under the lock: the idempotent replay, or the operation and its saved answer."""
         em = self.emulator
-        with em.lock:
-            em.advance_due()
-            now = em.now()
-            record_key = print_ = None
-            try:
-                if idempotency_key:
-                    check_key(idempotency_key)
-                    record_key = scope_key(account, idempotency_key)
-                    print_ = fingerprint(request.method, request.url.path, pairs)
-                    stored = self.idempotency.lookup(record_key, print_, idempotency_key, now)
-                    if stored is not None:
-                        em.stats["idempotent_replays"] += 1
-                        return Response(
-                            stored.body,
-                            stored.status,
-                            {
-                                **stored.headers,
-                                **headers,
-                                "Idempotent-Replayed": "true",
-                            },
-                            media_type="application/json",
-                        )
-                if invalid_params is not None:
-                    raise invalid_params
-                call = _Call(params, ctx, str(request.base_url))
-                result = fn(call) if object_id is None else fn(call, object_id)
-                status, body, keep = 200, dumps(result), True
-                extra: dict[str, str] = {}
-            except StripeAPIError as exc:
-                status, body, keep, extra = (
-                    exc.status,
-                    dumps(exc.body(request_id)),
-                    exc.stored,
-                    (exc.headers),
-                )
-            if record_key is not None and print_ is not None and keep:
-                self.idempotency.save(
-                    record_key,
-                    print_,
-                    StoredResponse(status, body, {**extra, "Original-Request": request_id}),
-                    now,
-                )
+        request_id: str = request.scope["emulator.request_id"]
+        idempotency_key, account = call.ctx.idempotency_key, call.ctx.account
+        object_id = request.path_params.get("id")
+        em.advance_due()
+        now = em.now()
+        record_key = print_ = None
+        try:
+            if idempotency_key:
+                check_key(idempotency_key)
+                record_key = scope_key(account, idempotency_key)
+                print_ = fingerprint(request.method, request.url.path, pairs)
+                stored = self.idempotency.lookup(record_key, print_, idempotency_key, now)
+                if stored is not None:
+                    em.stats["idempotent_replays"] += 1
+                    return Response(
+                        stored.body,
+                        stored.status,
+                        {
+                            **stored.headers,
+                            **headers,
+                            "Idempotent-Replayed": "true",
+                        },
+                        media_type="application/json",
+                    )
+            if invalid_params is not None:
+                raise invalid_params
+            result = fn(call) if object_id is None else fn(call, object_id)
+            status, body, keep = 200, dumps(result), True
+            extra: dict[str, str] = {}
+        except StripeAPIError as exc:
+            status, body, keep, extra = (
+                exc.status,
+                dumps(exc.body(request_id)),
+                exc.stored,
+                (exc.headers),
+            )
+        if record_key is not None and print_ is not None and keep:
+            self.idempotency.save(
+                record_key,
+                print_,
+                StoredResponse(status, body, {**extra, "Original-Request": request_id}),
+                now,
+            )
         return Response(body, status, {**extra, **headers}, media_type="application/json")
 
     async def _unrecognized(self, request: Request) -> Response:
@@ -615,6 +530,120 @@ _REPORT_FILTERS: dict[str, Callable[[ReportRecord], str | None]] = {
     "type": lambda report: report.type,
     "verification_session": lambda report: report.verification_session,
 }
+
+
+class _Operations:
+    """What each API operation does to the emulator's state: one method per route."""
+
+    def __init__(self, em: Emulator) -> None:
+        self.em = em
+
+    def _session_expand(self, call: _Call, prefix: str = "") -> set[str]:
+        # Checked before anything runs: a refused expansion changes nothing.
+        expand = check_expand(call.params.get("expand", []), SESSION_EXPAND_PATHS, prefix)
+        self.em.check_sensitive(expand, call.ctx)
+        return expand
+
+    def _on_session(
+        self, call: _Call, session_id: str, operation: Callable[[], SessionRecord]
+    ) -> JSONObject:
+        expand = self._session_expand(call)
+        self.em.check_sensitive(
+            expand, call.ctx, self.em.retrieve_session(session_id, call.ctx.account)
+        )
+        return self.em.render_session(operation(), expand, call.base_url)
+
+    def create(self, call: _Call) -> JSONObject:
+        expand = self._session_expand(call)
+        return self.em.render_session(
+            self.em.create_session(call.params, call.ctx), expand, call.base_url
+        )
+
+    def list_sessions(self, call: _Call) -> JSONObject:
+        params = call.params
+        expand = self._session_expand(call, "data.")
+        filters = [(get, params[k]) for k, get in _SESSION_FILTERS.items() if k in params]
+
+        def keep(obj: SessionRecord) -> bool:
+            return all(get(obj) == value for get, value in filters)
+
+        data, has_more = self.em.page(
+            self.em.store.sessions, "VerificationSession", params, keep, call.ctx.account
+        )
+        for obj in data:
+            self.em.check_sensitive(expand, call.ctx, obj)
+        return _list(
+            [self.em.render_session(obj, expand, call.base_url) for obj in data],
+            has_more,
+            _SESSIONS,
+        )
+
+    def list_reports(self, call: _Call) -> JSONObject:
+        params = call.params
+        expand = check_expand(params.get("expand", []), REPORT_EXPANDS, "data.")
+        self.em.check_sensitive(expand, call.ctx)
+        filters = [(get, params[k]) for k, get in _REPORT_FILTERS.items() if k in params]
+
+        def keep(obj: ReportRecord) -> bool:
+            return all(get(obj) == value for get, value in filters)
+
+        data, has_more = self.em.page(
+            self.em.store.reports, "VerificationReport", params, keep, call.ctx.account
+        )
+        for obj in data:
+            self.em.check_sensitive(expand, call.ctx, obj)
+        return _list([self.em.render_report(obj, expand) for obj in data], has_more, _REPORTS)
+
+    def list_events(self, call: _Call) -> JSONObject:
+        params = call.params
+        check_expand(params.get("expand", []), frozenset(), "data.")
+        if "type" in params and "types" in params:
+            raise invalid(
+                "You may pass either `type` or `types`, but not both.",
+                param="types",
+                code="parameters_exclusive",
+            )
+        patterns = params.get("types") or ([params["type"]] if "type" in params else [])
+        success = params.get("delivery_success")
+
+        def keep(obj: EventRecord) -> bool:
+            if patterns and not any(_type_matches(p, obj.type) for p in patterns):
+                return False
+            return success is None or obj.delivered == success
+
+        data, has_more = self.em.page(self.em.store.events, "event", params, keep, call.ctx.account)
+        return _list([obj.to_stripe() for obj in data], has_more, _EVENTS)
+
+    def session_get(self, call: _Call, session_id: str) -> JSONObject:
+        return self._on_session(
+            call, session_id, lambda: self.em.retrieve_session(session_id, call.ctx.account)
+        )
+
+    def session_update(self, call: _Call, session_id: str) -> JSONObject:
+        return self._on_session(
+            call, session_id, lambda: self.em.update_session(session_id, call.params, call.ctx)
+        )
+
+    def session_cancel(self, call: _Call, session_id: str) -> JSONObject:
+        return self._on_session(
+            call, session_id, lambda: self.em.cancel_session(session_id, call.ctx)
+        )
+
+    def session_redact(self, call: _Call, session_id: str) -> JSONObject:
+        return self._on_session(
+            call, session_id, lambda: self.em.redact_session(session_id, call.ctx)
+        )
+
+    def report_get(self, call: _Call, report_id: str) -> JSONObject:
+        expand = check_expand(call.params.get("expand", []), REPORT_EXPANDS)
+        self.em.check_sensitive(expand, call.ctx)
+        report = self.em.retrieve_report(report_id, call.ctx.account)
+        self.em.check_sensitive(expand, call.ctx, report)
+        return self.em.render_report(report, expand)
+
+    def event_get(self, call: _Call, event_id: str) -> JSONObject:
+        check_expand(call.params.get("expand", []), frozenset())
+        return self.em.retrieve_event(event_id, call.ctx.account).to_stripe()
 
 
 def _list(data: list[JSONObject], has_more: bool, url: str) -> JSONObject:
