@@ -4,7 +4,7 @@ This table is the one source of the endpoints: the client validates parameters f
 (`_params.build_params`), the emulator validates requests from it (`emulator._validation`),
 and ``scripts/generate.py`` writes the sync and async resources (`_resources`), the tasks
 with their docstrings (`tasks`), the task exports of the package and the reference page of
-the tasks from it. tests/test_endpoints.py holds the table to Stripe's OpenAPI spec and
+the tasks from it. tests/client/test_endpoints.py holds the table to Stripe's OpenAPI spec and
 the generated files to the table.
 
 Adding an endpoint: declare it here, run ``make generate``, give the emulator its

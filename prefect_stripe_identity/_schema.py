@@ -3,7 +3,7 @@ endpoint's parameters with.
 
 Two validators read these shapes: the client's (`_params`, before any request, on Python
 values) and the emulator's (`emulator._validation`, on decoded form data, with Stripe's
-wording). The shapes mirror the official OpenAPI spec; tests/test_endpoints.py holds them
+wording). The shapes mirror the official OpenAPI spec; tests/client/test_endpoints.py holds them
 to it.
 """
 

@@ -7,7 +7,7 @@ It writes `prefect_stripe_identity/_resources.py` (the sync and async resources)
 `prefect_stripe_identity/tasks.py` (a task and its async twin per endpoint), and the
 marked regions of `prefect_stripe_identity/__init__.py` (the task exports) and
 `docs/reference/tasks.md` (the reference entries). Output is formatted with ruff, so the
-files are what ``ruff format`` keeps. tests/test_endpoints.py runs ``--check``.
+files are what ``ruff format`` keeps. tests/client/test_endpoints.py runs ``--check``.
 """
 
 from __future__ import annotations

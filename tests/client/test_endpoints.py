@@ -30,7 +30,7 @@ from prefect_stripe_identity._schema import (
     Str,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 # Where the table knowingly says more than the spec, and why. Each must still be found.
 DEVIATIONS = {
