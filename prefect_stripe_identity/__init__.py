@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     from prefect_stripe_identity.flows import (
         ProvidedDetailsInput,
         VerificationOutcome,
+        aredact_expired_verification_sessions,
+        aredact_verification_session_flow,
         averify_identity,
         redact_expired_verification_sessions,
         redact_verification_session_flow,
@@ -89,6 +91,8 @@ __all__ = [
     "VerificationReport",
     "VerificationSession",
     "__version__",
+    "aredact_expired_verification_sessions",
+    "aredact_verification_session_flow",
     "averify_identity",
     "install_secrets_filter",
     "redact_expired_verification_sessions",
@@ -139,6 +143,8 @@ _PREFECT_EXPORTS = {
     "prefect_stripe_identity.flows": (
         "ProvidedDetailsInput",
         "VerificationOutcome",
+        "aredact_expired_verification_sessions",
+        "aredact_verification_session_flow",
         "averify_identity",
         "redact_expired_verification_sessions",
         "redact_verification_session_flow",

@@ -9,6 +9,8 @@ from prefect_stripe_identity.flows._retention import (
     SessionRedactionResult,
     SweepFailure,
     SweepReport,
+    aredact_expired_verification_sessions,
+    aredact_verification_session_flow,
     redact_expired_verification_sessions,
     redact_verification_session_flow,
 )
@@ -32,6 +34,8 @@ __all__ = [
     "SweepReport",
     "VerificationOutcome",
     "VerificationSessionUpdate",
+    "aredact_expired_verification_sessions",
+    "aredact_verification_session_flow",
     "averify_identity",
     "redact_expired_verification_sessions",
     "redact_verification_session_flow",

@@ -6,11 +6,14 @@ is stored in clear. So such a parameter takes a *reference* to a block document 
 encrypts block data at rest and masks secret fields in its API) and `refuse_inline` adds
 a rule to the parameter's schema so that the server refuses a deployment run that
 carries the values themselves, before anything is stored.
+
+An async twin's parameters are described by its sync flow's docstring (`twin_docstring`).
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
 
 from prefect.blocks.core import Block
 from pydantic import ConfigDict, Field, SecretStr
@@ -19,7 +22,9 @@ from pydantic.fields import FieldInfo
 
 from prefect_stripe_identity.models import ProvidedDetailsParams
 
-__all__ = ["ProvidedDetailsInput", "refuse_inline"]
+__all__ = ["ProvidedDetailsInput", "refuse_inline", "twin_docstring"]
+
+FunctionT = TypeVar("FunctionT", bound=Callable[..., Any])
 
 
 def refuse_inline(*fields: str) -> FieldInfo:
@@ -55,3 +60,15 @@ class ProvidedDetailsInput(Block):
             email=self.email.get_secret_value() if self.email else None,
             phone=self.phone.get_secret_value() if self.phone else None,
         )
+
+
+def twin_docstring(sync_function: Callable[..., Any]) -> Callable[[FunctionT], FunctionT]:
+    """Give an async twin its sync flow's docstring (one summary line changed): Prefect
+    reads the parameters' descriptions in the form from it, so both forms say the same."""
+
+    def apply(function: FunctionT) -> FunctionT:
+        summary, _, rest = (sync_function.__doc__ or "").partition("\n")
+        function.__doc__ = f"The async twin of `{sync_function.__name__}`: {summary}\n{rest}"
+        return function
+
+    return apply

@@ -3,7 +3,8 @@ kept, by a scheduled sweep (`redact_expired_verification_sessions`) or one sessi
 time (`redact_verification_session_flow`, scheduled by the verify flow).
 
 One module per concern: `_rule` decides what may be redacted, `_throttle` paces the
-sweep's requests, `_batch` redacts, `_report` counts, `_sweep` and `_single` are the flows.
+sweep's requests, `_batch` redacts, `_report` counts, `_sweep` and `_single` are the flows
+(`_sweep_async` and `_single` hold their async twins).
 Nothing secret or personal reaches logs, results or the artifact: session ids and counts.
 """
 
@@ -20,9 +21,13 @@ from prefect_stripe_identity.flows._retention._rule import (
 )
 from prefect_stripe_identity.flows._retention._single import (
     SessionRedactionResult,
+    aredact_verification_session_flow,
     redact_verification_session_flow,
 )
 from prefect_stripe_identity.flows._retention._sweep import redact_expired_verification_sessions
+from prefect_stripe_identity.flows._retention._sweep_async import (
+    aredact_expired_verification_sessions,
+)
 from prefect_stripe_identity.flows._retention._throttle import Throttle
 
 __all__ = [
@@ -33,6 +38,8 @@ __all__ = [
     "SweepFailure",
     "SweepReport",
     "Throttle",
+    "aredact_expired_verification_sessions",
+    "aredact_verification_session_flow",
     "classify_session",
     "redact_expired_verification_sessions",
     "redact_verification_session_flow",

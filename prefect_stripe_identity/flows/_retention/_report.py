@@ -3,7 +3,7 @@ error code, and a bounded list of failures, so nothing personal is ever written 
 
 from __future__ import annotations
 
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import acreate_markdown_artifact, create_markdown_artifact
 from pydantic import BaseModel, Field
 
 from prefect_stripe_identity._exceptions import StripeIdentityError
@@ -119,6 +119,15 @@ def _fail(result: _BatchResult, session_id: str, error: BaseException) -> None:
 def _publish_artifact(report: SweepReport, rate: float) -> None:
     """Add this sweep's version of the artifact under `ARTIFACT_KEY`."""
     create_markdown_artifact(
+        _render_artifact(report, rate),
+        key=ARTIFACT_KEY,
+        description="Stripe Identity retention sweep: counts only.",
+    )
+
+
+async def _apublish_artifact(report: SweepReport, rate: float) -> None:
+    """The async twin of `_publish_artifact`."""
+    await acreate_markdown_artifact(
         _render_artifact(report, rate),
         key=ARTIFACT_KEY,
         description="Stripe Identity retention sweep: counts only.",

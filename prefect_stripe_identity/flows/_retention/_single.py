@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from prefect_stripe_identity._exceptions import InvalidRequestError
 from prefect_stripe_identity._params import check_id
 from prefect_stripe_identity.credentials import StripeIdentityCredentials
-from prefect_stripe_identity.flows._parameters import refuse_inline
+from prefect_stripe_identity.flows._parameters import refuse_inline, twin_docstring
 from prefect_stripe_identity.flows._retention._rule import (
     DEFAULT_REDACTABLE_STATUSES,
     reason_to_keep,
@@ -19,11 +19,17 @@ from prefect_stripe_identity.flows._retention._rule import (
 from prefect_stripe_identity.models import VerificationSession
 from prefect_stripe_identity.serializers import masking_json_serializer
 from prefect_stripe_identity.tasks import (
+    aredact_verification_session,
+    aretrieve_verification_session,
     redact_verification_session,
     retrieve_verification_session,
 )
 
-__all__ = ["SessionRedactionResult", "redact_verification_session_flow"]
+__all__ = [
+    "SessionRedactionResult",
+    "aredact_verification_session_flow",
+    "redact_verification_session_flow",
+]
 
 
 class SessionRedactionResult(BaseModel):
@@ -72,6 +78,44 @@ def redact_verification_session_flow(
         except InvalidRequestError:
             # It changed between the two calls (submitted, canceled, redacted elsewhere).
             session = retrieve_verification_session(credentials, session_id)
+            reason = _single_session_reason(session, legal_hold_metadata_key)
+            if reason is None:
+                raise
+        else:
+            result = _single_result(session, "redacted", None)
+            logger.info("Redaction of %s requested (%s).", session_id, result.redaction_status)
+            return result
+    if reason == "already_redacted":
+        result = _single_result(session, "already_redacted", None)
+        logger.info("%s was already redacted (%s).", session_id, result.redaction_status)
+        return result
+    logger.warning("%s not redacted: %s.", session_id, reason)
+    return _single_result(session, "skipped", reason)
+
+
+@flow(
+    name="aredact-verification-session",
+    description="Redact one Stripe Identity verification session (async).",
+    result_serializer=masking_json_serializer(),
+)
+@twin_docstring(redact_verification_session_flow.fn)
+async def aredact_verification_session_flow(
+    credentials: Annotated[StripeIdentityCredentials, refuse_inline("api_key")],
+    session_id: str,
+    legal_hold_metadata_key: str | None = "legal_hold",
+) -> SessionRedactionResult:
+    check_id(session_id, "session_id")
+    if legal_hold_metadata_key is not None and not legal_hold_metadata_key.strip():
+        raise ValueError("`legal_hold_metadata_key` must be a non-empty string or None")
+    logger = get_run_logger()
+    session = await aretrieve_verification_session(credentials, session_id)
+    reason = _single_session_reason(session, legal_hold_metadata_key)
+    if reason is None:
+        try:
+            session = await aredact_verification_session(credentials, session_id)
+        except InvalidRequestError:
+            # It changed between the two calls (submitted, canceled, redacted elsewhere).
+            session = await aretrieve_verification_session(credentials, session_id)
             reason = _single_session_reason(session, legal_hold_metadata_key)
             if reason is None:
                 raise

@@ -263,31 +263,40 @@ class _Sweep:
         )
 
     def _list_and_queue(self, client: StripeIdentityClient) -> None:
-        report = self.report
         for session in _sessions_to_consider(client, self.cutoff):
-            report.scanned += 1
-            reason = classify_session(
-                session,
-                cutoff=self.cutoff,
-                now=self.now,
-                statuses=self.statuses,
-                legal_hold_metadata_key=self.legal_hold_metadata_key,
-            )
-            if reason is not None:
-                _bump(report.skipped, reason)
-            elif self.dry_run:
-                report.would_redact += 1
-            else:
-                self.batch.append(session.id)
-                self.queued += 1
-                if len(self.batch) >= BATCH_SIZE:
-                    self._submit()
-            if report.scanned % self.progress_every == 0:
-                self._progress()
-            queued = self.queued + report.would_redact
-            if self.max_sessions is not None and queued >= self.max_sessions:
-                report.limit_reached = True
+            if self._consider(session):
+                self._submit()
+            if self._enough():
                 return
+
+    def _consider(self, session: VerificationSession) -> bool:
+        """Count or queue one listed session; True when a full batch is ready to submit."""
+        report = self.report
+        report.scanned += 1
+        reason = classify_session(
+            session,
+            cutoff=self.cutoff,
+            now=self.now,
+            statuses=self.statuses,
+            legal_hold_metadata_key=self.legal_hold_metadata_key,
+        )
+        if reason is not None:
+            _bump(report.skipped, reason)
+        elif self.dry_run:
+            report.would_redact += 1
+        else:
+            self.batch.append(session.id)
+            self.queued += 1
+        if report.scanned % self.progress_every == 0:
+            self._progress()
+        return len(self.batch) >= BATCH_SIZE
+
+    def _enough(self) -> bool:
+        """Whether ``max_sessions`` redactions are queued (or counted, in a dry run)."""
+        queued = self.queued + self.report.would_redact
+        if self.max_sessions is not None and queued >= self.max_sessions:
+            self.report.limit_reached = True
+        return self.report.limit_reached
 
     def _progress(self) -> None:
         report = self.report
@@ -303,6 +312,11 @@ class _Sweep:
         )
 
     def _submit(self) -> None:
+        self._queue_batch()
+        while len(self.pending) > MAX_BATCHES_IN_FLIGHT:
+            self._collect(*self.pending.popleft())
+
+    def _queue_batch(self) -> None:
         self.batches += 1
         # An async task submitted from a sync flow runs on the task runner's own loop; its
         # future yields the result itself (Prefect types it as the coroutine).
@@ -318,22 +332,34 @@ class _Sweep:
         )
         self.pending.append((future, len(self.batch)))
         self.batch = []
-        while len(self.pending) > MAX_BATCHES_IN_FLIGHT:
-            self._collect(*self.pending.popleft())
 
     def _collect(self, future: PrefectFuture[_BatchResult], ids_count: int) -> None:
         try:
-            _merge(self.report, future.result())
+            result = future.result()
         except Exception as error:  # a batch that failed all its retries: count, go on
-            _bump(self.report.failed, "batch_failed", ids_count)
-            self.logger.error("A batch of %d sessions failed: %s", ids_count, type(error).__name__)
+            self._batch_failed(error, ids_count)
+        else:
+            _merge(self.report, result)
+
+    def _batch_failed(self, error: Exception, ids_count: int) -> None:
+        _bump(self.report.failed, "batch_failed", ids_count)
+        self.logger.error("A batch of %d sessions failed: %s", ids_count, type(error).__name__)
 
     def _finish(self) -> None:
+        rate = self._rate()
+        _publish_artifact(self.report, rate)
+        self._log_done(rate)
+
+    def _rate(self) -> float:
+        """Sets the elapsed time; the redactions (or would-be ones) per second."""
         report = self.report
         report.elapsed_seconds = round(time.monotonic() - self.started, 3)
         done = report.would_redact if self.dry_run else report.redacted
-        rate = done / report.elapsed_seconds if report.elapsed_seconds > 0 else 0.0
-        _publish_artifact(report, rate)
+        return done / report.elapsed_seconds if report.elapsed_seconds > 0 else 0.0
+
+    def _log_done(self, rate: float) -> None:
+        report = self.report
+        done = report.would_redact if self.dry_run else report.redacted
         log = self.logger.warning if report.failed else self.logger.info
         log(
             "Retention sweep done%s: %d scanned, %d %s, %d skipped %s, %d failed %s, "
