@@ -104,7 +104,8 @@ class StripeIdentityCredentials(CredentialsBlock):
     _block_type_slug = "stripe-identity-credentials"
     # Stripe's GitHub avatar: square, 250 px.
     _logo_url = "https://avatars.githubusercontent.com/u/856813?s=250"  # type: ignore[assignment]
-    _documentation_url = "https://docs.stripe.com/identity"  # type: ignore[assignment]
+    # This package's page of the block (Prefect's UI links it), as prefect-aws and prefect-slack do.
+    _documentation_url = "https://github.com/prefect-stripe-identity/prefect-stripe-identity/blob/main/docs/credentials.md"  # type: ignore[assignment]
     _description = (
         "Stripe API key and settings for Stripe Identity: verification sessions and reports."
     )

@@ -12,11 +12,14 @@ from typing import Any
 
 import jsonschema
 import pytest
+import tomllib
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import BlockDocumentCreate
 from prefect.settings import PREFECT_API_URL
 
 from prefect_stripe_identity import StripeIdentityCredentials
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.usefixtures("prefect_engine")
@@ -37,6 +40,12 @@ def test_prefect_block_register_finds_the_credentials_block() -> None:
         block_schema = client.get_most_recent_block_schema_for_block_type(block_type.id)
     assert block_type.name == "Stripe Identity Credentials"
     assert block_type.documentation_url
+    # The UI's link goes to this package's page of the block, which exists.
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    docs_root = project["urls"]["Documentation"].replace("/tree/", "/blob/")
+    assert block_type.documentation_url.startswith(docs_root + "/")
+    page = block_type.documentation_url.removeprefix(docs_root + "/")
+    assert (ROOT / "docs" / page).is_file()
     assert block_schema is not None
     # The key renders as a password field in the UI form.
     assert block_schema.fields["properties"]["api_key"]["format"] == "password"
