@@ -43,8 +43,9 @@ def test_prefect_block_register_finds_the_credentials_block() -> None:
     # The UI's link goes to this package's page of the block, which exists.
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     docs_root = project["urls"]["Documentation"].replace("/tree/", "/blob/")
-    assert block_type.documentation_url.startswith(docs_root + "/")
-    page = block_type.documentation_url.removeprefix(docs_root + "/")
+    link = str(block_type.documentation_url)
+    assert link.startswith(docs_root + "/")
+    page = link.removeprefix(docs_root + "/")
     assert (ROOT / "docs" / page).is_file()
     assert block_schema is not None
     # The key renders as a password field in the UI form.
