@@ -183,6 +183,17 @@ class StripeIdentityCredentials(CredentialsBlock):
         max_length=_LIMIT_NAME_MAX,
     )
 
+    webhook_secret: SecretStr | None = Field(
+        default=None,
+        title="Webhook signing secret",
+        description=(
+            "The signing secret of your Stripe webhook endpoint (whsec_…); while rotating, "
+            "both, comma-separated. The receiver reads it with `prefect-stripe-identity "
+            "webhooks serve --credentials BLOCK_NAME` (the STRIPE_WEBHOOK_SECRET variable "
+            "still works)."
+        ),
+    )
+
     @field_validator("api_key")
     @classmethod
     def _valid_api_key(cls, value: SecretStr) -> SecretStr:

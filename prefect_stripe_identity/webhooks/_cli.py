@@ -12,6 +12,7 @@ import os
 import socket
 import sys
 from collections.abc import Sequence
+from typing import cast
 from urllib.parse import urlsplit, urlunsplit
 
 import uvicorn
@@ -75,6 +76,12 @@ def add_webhooks_parser(
         "comma-separated; prefer the variable: arguments are visible to other users)",
     )
     serve.add_argument(
+        "--credentials",
+        metavar="BLOCK_NAME",
+        help="a saved StripeIdentityCredentials block whose webhook_secret to use "
+        f"(instead of ${SECRET_ENV})",
+    )
+    serve.add_argument(
         "--limit-concurrency",
         type=int,
         default=DEFAULT_LIMIT_CONCURRENCY,
@@ -105,19 +112,37 @@ def _error(message: str) -> int:
     return EXIT_ERROR
 
 
-def _secrets(given: Sequence[str] | None) -> list[str]:
+def _secrets(given: Sequence[str] | None, block_name: str | None = None) -> list[str]:
     if given:
         values = list(given)
+    elif block_name:
+        values = _block_secrets(block_name)
     else:
         values = [s for s in os.environ.get(SECRET_ENV, "").split(",") if s.strip()]
     if not values:
-        raise _UsageError(f"no webhook signing secret: pass --secret or set {SECRET_ENV}")
+        raise _UsageError(
+            f"no webhook signing secret: pass --secret or --credentials, or set {SECRET_ENV}"
+        )
     try:
         # The same check as create_webhook_app's: trimmed, and refused unless it can be
         # Stripe's (the message never echoes the value).
         return check_webhook_secrets(values)
     except ValueError as exc:
         raise _UsageError(str(exc)) from None
+
+
+def _block_secrets(name: str) -> list[str]:
+    """The signing secrets kept in the credentials block ``name`` (its ``webhook_secret``)."""
+    from prefect_stripe_identity.credentials import StripeIdentityCredentials
+
+    try:
+        # The CLI runs no event loop: `load` answers the block itself.
+        block = cast(StripeIdentityCredentials, StripeIdentityCredentials.load(name))
+    except ValueError as exc:  # Prefect's answer to a name that is not saved
+        raise _UsageError(f"no StripeIdentityCredentials block named {name!r}: {exc}") from None
+    if block.webhook_secret is None:
+        raise _UsageError(f"the credentials block {name!r} has no webhook_secret")
+    return [s for s in block.webhook_secret.get_secret_value().split(",") if s.strip()]
 
 
 def _shown_url(url: str) -> str:
@@ -176,12 +201,16 @@ def _check_port(host: str, port: int) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    secrets = _secrets(args.secret)
+    from_block = bool(args.credentials) and not args.secret
+    if from_block:
+        _connect_to_prefect()  # the block is read from the Prefect API
+    secrets = _secrets(args.secret, args.credentials if from_block else None)
     if args.limit_concurrency < 1:
         raise _UsageError("--limit-concurrency must be at least 1")
     _check_port(args.host, args.port)
     app = create_webhook_app(secrets)
-    _connect_to_prefect()
+    if not from_block:
+        _connect_to_prefect()
     shown_host = f"[{args.host}]" if ":" in args.host else args.host
     count = f"{len(secrets)} signing secret" + ("s" if len(secrets) > 1 else "")
     print(f"Receiving Stripe webhooks on http://{shown_host}:{args.port}{WEBHOOK_PATH} ({count})")

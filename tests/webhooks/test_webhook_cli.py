@@ -92,7 +92,9 @@ def test_serve_needs_a_whsec_secret_and_never_prints_it(
     code, _, err = run(capsys, "webhooks", "serve")
     assert (
         code == 2
-        and err == "error: no webhook signing secret: pass --secret or set STRIPE_WEBHOOK_SECRET\n"
+        and err
+        == "error: no webhook signing secret: pass --secret or --credentials, or set "
+        "STRIPE_WEBHOOK_SECRET\n"
     )
     code, _, err = run(capsys, "webhooks", "serve", "--secret", LIVE_KEY)
     assert code == 2 and err.count("\n") == 1 and LIVE_KEY not in err
@@ -142,6 +144,49 @@ def test_serve_connects_to_prefect_then_runs_uvicorn_with_bounds(
     assert {r.path for r in call["app"].routes} == {"/webhooks/stripe", "/health"}
     assert call["http"] == "h11" and call["limit_concurrency"] == cli.DEFAULT_LIMIT_CONCURRENCY
     assert call["timeout_keep_alive"] > 0 and call["h11_max_incomplete_event_size"] <= 64 * 1024
+
+
+@pytest.mark.prefect_engine
+def test_serve_reads_the_signing_secret_from_a_credentials_block(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, prefect_engine: None
+) -> None:
+    from prefect_stripe_identity import StripeIdentityCredentials
+
+    apps: list[Any] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: apps.append(app))
+    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", "whsec_" + "not_the_one_in_the_block_000")
+    api_key = "sk_test_" + "WebhookBlock51HxYzAbCd"
+    StripeIdentityCredentials(api_key=api_key, webhook_secret=f"{SECRET}, whsec_second_one").save(
+        "webhook-cli-block", overwrite=True
+    )
+    port = str(free_port())
+    code, out, err = run(
+        capsys, "webhooks", "serve", "--credentials", "webhook-cli-block", "--port", port
+    )
+    assert code == 0, err
+    assert "(2 signing secrets)" in out and SECRET not in out + err
+    # The block's secret is the one that verifies a delivery (not the variable's).
+    payload = dumps(make_event(event_type="payment_intent.succeeded", obj={"id": "pi_1"}))
+
+    async def deliver() -> httpx.Response:
+        transport = httpx.ASGITransport(app=apps[0])
+        async with httpx.AsyncClient(transport=transport, base_url="http://r") as client:
+            return await client.post(
+                "/webhooks/stripe",
+                content=payload,
+                headers={"Stripe-Signature": sdk_header(payload)},
+            )
+
+    assert asyncio.run(deliver()).status_code == 200
+    StripeIdentityCredentials(api_key=api_key).save("webhook-cli-no-secret", overwrite=True)
+    code, _, err = run(capsys, "webhooks", "serve", "--credentials", "webhook-cli-no-secret")
+    assert code == 2
+    assert err.endswith(
+        "\nerror: the credentials block 'webhook-cli-no-secret' has no webhook_secret\n"
+    )
+    code, _, err = run(capsys, "webhooks", "serve", "--credentials", "no-such-block-here")
+    assert code == 2 and "\nerror: no StripeIdentityCredentials block named" in err
+    assert err.count("error:") == 1 and "Traceback" not in err
 
 
 @pytest.mark.parametrize("userinfo", ["", "someone:hunter2pass@"])
