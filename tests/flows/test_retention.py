@@ -10,7 +10,6 @@ import asyncio
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -42,23 +41,13 @@ from prefect_stripe_identity.flows._retention._sweep import _check_sweep_paramet
 from prefect_stripe_identity.models import VerificationSession
 
 KEY = "sk_test_retentionSweep4242"
+EMULATOR_CONFIG = EmulatorConfig(redaction_seconds=0, tick_seconds=0)
+MAX_NETWORK_RETRIES = 1
 FAST: dict[str, Any] = {"requests_per_second": 5000}
 REDACTABLE = frozenset({"requires_input", "verified"})
 
 
 # --- fixtures and helpers --------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[EmulatorServer]:
-    with EmulatorServer(EmulatorConfig(redaction_seconds=0, tick_seconds=0)) as server:
-        yield server
-
-
-@pytest.fixture
-def credentials(emulator: EmulatorServer) -> StripeIdentityCredentials:
-    httpx.post(f"{emulator.url}/_emulator/reset").raise_for_status()
-    return StripeIdentityCredentials(api_key=KEY, api_base=emulator.url, max_network_retries=1)
 
 
 def seed(server: EmulatorServer, count: int, status: str, age_days: int) -> list[str]:

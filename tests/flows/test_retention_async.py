@@ -4,10 +4,8 @@ flows against the same seeded account, awaited."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
@@ -34,17 +32,8 @@ from prefect_stripe_identity.flows._retention import ARTIFACT_KEY
 
 pytestmark = pytest.mark.usefixtures("prefect_engine")
 
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[EmulatorServer]:
-    with EmulatorServer(EmulatorConfig(redaction_seconds=0, tick_seconds=0)) as server:
-        yield server
-
-
-@pytest.fixture
-def credentials(emulator: EmulatorServer) -> StripeIdentityCredentials:
-    httpx.post(f"{emulator.url}/_emulator/reset").raise_for_status()
-    return StripeIdentityCredentials(api_key=KEY, api_base=emulator.url, max_network_retries=1)
+EMULATOR_CONFIG = EmulatorConfig(redaction_seconds=0, tick_seconds=0)
+MAX_NETWORK_RETRIES = 1
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,6 @@ canceled" while its person was verified)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -21,24 +20,14 @@ from prefect_stripe_identity.models import VerificationSession
 
 pytestmark = pytest.mark.usefixtures("prefect_engine")
 
+EMULATOR_CONFIG = EmulatorConfig(processing_seconds=0.5, redaction_seconds=0, tick_seconds=0.05)
+
 FAST: dict[str, Any] = {
     "poll_interval_seconds": 0.1,
     "max_poll_interval_seconds": 0.3,
     "redaction_deployment": None,
     "timeout": timedelta(seconds=30),
 }
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[EmulatorServer]:
-    config = EmulatorConfig(processing_seconds=0.5, redaction_seconds=0, tick_seconds=0.05)
-    with EmulatorServer(config) as server:
-        yield server
-
-
-@pytest.fixture
-def credentials(emulator: EmulatorServer) -> StripeIdentityCredentials:
-    return StripeIdentityCredentials(api_key=KEY, api_base=emulator.url, max_network_retries=0)
 
 
 def submit_at_the_deadline(emulator: EmulatorServer, *, until: str) -> Any:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
@@ -22,23 +21,12 @@ from prefect_stripe_identity.flows import VerificationOutcome, verify_identity
 pytestmark = pytest.mark.usefixtures("prefect_engine")
 
 KEY = "sk_test_replaceDead0001"
+EMULATOR_CONFIG = EmulatorConfig(processing_seconds=0, redaction_seconds=0, tick_seconds=0.05)
 FAST: dict[str, Any] = {
     "poll_interval_seconds": 0.1,
     "max_poll_interval_seconds": 0.3,
     "redaction_deployment": None,
 }
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[EmulatorServer]:
-    config = EmulatorConfig(processing_seconds=0, redaction_seconds=0, tick_seconds=0.05)
-    with EmulatorServer(config) as server:
-        yield server
-
-
-@pytest.fixture
-def credentials(emulator: EmulatorServer) -> StripeIdentityCredentials:
-    return StripeIdentityCredentials(api_key=KEY, api_base=emulator.url, max_network_retries=0)
 
 
 def sessions_of(emulator: EmulatorServer, reference: str) -> list[Any]:
