@@ -14,7 +14,7 @@ import platform
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, Generic, Literal, Protocol, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeAlias, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -53,11 +53,13 @@ from prefect_stripe_identity.models import DEFAULT_STRIPE_VERSION
 
 __all__ = [
     "DEFAULT_API_BASE",
+    "DEFAULT_LOGGER",
     "DEFAULT_MAX_NETWORK_RETRIES",
     "DEFAULT_TIMEOUT",
     "MIN_RETRY_DELAY",
     "STRIPE_API_HOST",
     "AsyncAPIClient",
+    "ClientLogger",
     "RateLimiter",
     "RequestKind",
     "SyncAPIClient",
@@ -70,7 +72,13 @@ __all__ = [
     "retry_delay",
 ]
 
-logger = get_logger("prefect_stripe_identity.client")
+#: Where a client logs unless given a logger: outside Prefect runs, always this one.
+DEFAULT_LOGGER = get_logger("prefect_stripe_identity.client")
+
+#: Where a client's records go: a `logging.Logger`, or an adapter such as the logger of a
+#: Prefect run (which the credentials block passes, so the records reach the run's logs).
+# A string: `LoggerAdapter` takes a type argument at run time only from Python 3.11.
+ClientLogger: TypeAlias = "logging.Logger | logging.LoggerAdapter[Any]"
 
 DEFAULT_API_BASE = "https://api.stripe.com"
 DEFAULT_TIMEOUT = 80.0  # seconds, as the official SDK
@@ -387,6 +395,7 @@ class BaseClient(Generic[HttpClientT]):
         max_network_retries: int,
         live_key_hosts: Sequence[str] = (),
         rate_limiter: RateLimiter | None = None,
+        logger: ClientLogger | None = None,
     ) -> None:
         self._api_key = check_api_key(api_key)
         _check_settings(max_network_retries, timeout)
@@ -400,6 +409,8 @@ class BaseClient(Generic[HttpClientT]):
         self.timeout = timeout
         self.max_network_retries = max_network_retries
         self.rate_limiter = rate_limiter
+        #: Where retries, rate-limit waits and idempotent replays are logged.
+        self.logger: ClientLogger = logger if logger is not None else DEFAULT_LOGGER
         #: The ``Request-Id`` of the last response this client received.
         self.last_request_id: str | None = None
         self._headers = {
@@ -440,14 +451,24 @@ class BaseClient(Generic[HttpClientT]):
 
     def _parse_response(self, response: httpx.Response, cast_to: type[ModelT]) -> ModelT:
         self.last_request_id = response.headers.get("request-id")
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug(
-                "Stripe %s %s -> %s (request %s%s)",
-                response.request.method,
-                response.request.url.path,
+        request = response.request
+        if response.headers.get("idempotent-replayed"):
+            # Stripe answered from its record of an earlier attempt with the same key: the
+            # write happened once, and this is worth seeing in a run's logs.
+            self.logger.info(
+                "Stripe %s %s replayed idempotently (HTTP %s, request %s)",
+                request.method,
+                request.url.path,
                 response.status_code,
                 self.last_request_id,
-                ", idempotent replay" if response.headers.get("idempotent-replayed") else "",
+            )
+        elif self.logger.isEnabledFor(logging.DEBUG):
+            self.logger.debug(
+                "Stripe %s %s -> %s (request %s)",
+                request.method,
+                request.url.path,
+                response.status_code,
+                self.last_request_id,
             )
         if not response.is_success:
             raise _error_from_response(response)
@@ -462,29 +483,49 @@ class BaseClient(Generic[HttpClientT]):
                 request_id=self.last_request_id,
             ) from None
 
-    def _retry_settings(self) -> dict[str, Any]:
+    def _retry_settings(self, request: httpx.Request) -> dict[str, Any]:
+        def log_retry(state: RetryCallState) -> None:
+            self._log_retry(request, state)
+
         return {
             "stop": stop_after_attempt(self.max_network_retries + 1),
             "retry": retry_if_exception(is_retryable_error),
             "wait": _wait,
-            "before_sleep": _log_retry,
+            "before_sleep": log_retry,
             "reraise": True,
         }
+
+    def _log_retry(self, request: httpx.Request, state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        # Status, code and request id: what Stripe support asks for, and how a rate limit
+        # (429) shows apart from an outage (5xx) or a lost connection (no status).
+        details = []
+        if isinstance(error, StripeIdentityError):
+            details = [
+                f"{name} {value}"
+                for name, value in (
+                    ("HTTP", error.http_status),
+                    ("code", error.code),
+                    ("request", error.request_id),
+                )
+                if value is not None
+            ]
+        what = "rate limited" if getattr(error, "http_status", None) == 429 else "failed"
+        self.logger.info(
+            "Retrying Stripe %s %s: attempt %d %s with %s%s; next in %.2f s",
+            request.method,
+            request.url.path,
+            state.attempt_number,
+            what,
+            type(error).__name__ if error else "error",
+            f" ({', '.join(details)})" if details else "",
+            state.upcoming_sleep,
+        )
 
 
 def _wait(state: RetryCallState) -> float:
     error = state.outcome.exception() if state.outcome else None
     return retry_delay(state.attempt_number, error)
-
-
-def _log_retry(state: RetryCallState) -> None:
-    error = state.outcome.exception() if state.outcome else None
-    logger.info(
-        "Retrying Stripe request after %s (attempt %d failed, next in %.2f s)",
-        type(error).__name__ if error else "error",
-        state.attempt_number,
-        state.upcoming_sleep,
-    )
 
 
 class SyncAPIClient(BaseClient[httpx.Client]):
@@ -512,7 +553,7 @@ class SyncAPIClient(BaseClient[httpx.Client]):
             return self._send(request, cast_to)  # the fast path: most calls succeed at once
         except StripeIdentityError as exc:
             first_error = exc
-        for attempt in Retrying(sleep=self._sleep, **self._retry_settings()):
+        for attempt in Retrying(sleep=self._sleep, **self._retry_settings(request)):
             with attempt:
                 # The first attempt already ran: its error enters the loop as attempt 1,
                 # so tenacity decides every retry and every wait.
@@ -562,7 +603,7 @@ class AsyncAPIClient(BaseClient[httpx.AsyncClient]):
             return await self._send(request, cast_to)  # the fast path: most calls succeed at once
         except StripeIdentityError as exc:
             first_error = exc
-        async for attempt in AsyncRetrying(sleep=self._sleep, **self._retry_settings()):
+        async for attempt in AsyncRetrying(sleep=self._sleep, **self._retry_settings(request)):
             with attempt:
                 # The first attempt already ran: its error enters the loop as attempt 1,
                 # so tenacity decides every retry and every wait.

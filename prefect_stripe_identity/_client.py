@@ -13,6 +13,7 @@ from prefect_stripe_identity._base_client import (
     DEFAULT_MAX_NETWORK_RETRIES,
     DEFAULT_TIMEOUT,
     AsyncAPIClient,
+    ClientLogger,
     RateLimiter,
     SyncAPIClient,
 )
@@ -46,6 +47,11 @@ class StripeIdentityClient(SyncAPIClient):
         rate_limiter: Where every HTTP attempt (retries included) waits for its turn, as a
             read (GET) or a write (POST); see `RateLimiter`. The credentials block passes
             one built on Prefect's global concurrency limits when it names them.
+        logger: Where retries (with status, code and request id), rate-limit waits and
+            idempotent replays are logged: a `logging.Logger` or `logging.LoggerAdapter`.
+            By default the ``prefect_stripe_identity.client`` logger; a client built by the
+            credentials block inside a Prefect flow or task run logs to that run's logger,
+            so the records show in the run's logs.
 
     Example:
         ```python
@@ -68,6 +74,7 @@ class StripeIdentityClient(SyncAPIClient):
         http_client: httpx.Client | None = None,
         live_key_hosts: Sequence[str] = (),
         rate_limiter: RateLimiter | None = None,
+        logger: ClientLogger | None = None,
     ) -> None:
         super().__init__(
             api_key=api_key,
@@ -79,6 +86,7 @@ class StripeIdentityClient(SyncAPIClient):
             http_client=http_client,
             live_key_hosts=live_key_hosts,
             rate_limiter=rate_limiter,
+            logger=logger,
         )
         self.verification_sessions = VerificationSessions(self)
         self.verification_reports = VerificationReports(self)
@@ -120,6 +128,7 @@ class AsyncStripeIdentityClient(AsyncAPIClient):
         http_client: httpx.AsyncClient | None = None,
         live_key_hosts: Sequence[str] = (),
         rate_limiter: RateLimiter | None = None,
+        logger: ClientLogger | None = None,
     ) -> None:
         super().__init__(
             api_key=api_key,
@@ -131,6 +140,7 @@ class AsyncStripeIdentityClient(AsyncAPIClient):
             http_client=http_client,
             live_key_hosts=live_key_hosts,
             rate_limiter=rate_limiter,
+            logger=logger,
         )
         self.verification_sessions = AsyncVerificationSessions(self)
         self.verification_reports = AsyncVerificationReports(self)

@@ -6,6 +6,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from prefect.blocks.abstract import CredentialsBlock
+from prefect.exceptions import MissingContextError
+from prefect.logging.loggers import get_run_logger
 from pydantic import (
     ConfigDict,
     Field,
@@ -26,6 +28,7 @@ from prefect_stripe_identity._base_client import (
     LIVE_KEY_HOST_PATTERN,
     STRIPE_ACCOUNT_PATTERN,
     STRIPE_VERSION_PATTERN,
+    ClientLogger,
     check_api_base,
     check_api_key,
     check_key_destination,
@@ -66,6 +69,19 @@ def _string_branch_pattern(pattern: str) -> Callable[[dict[str, Any]], None]:
                 branch["pattern"] = pattern
 
     return extra
+
+
+def _run_logger() -> ClientLogger | None:
+    """The logger of the Prefect flow or task run this code runs in, or ``None`` outside
+    any run (the client then keeps its own ``prefect_stripe_identity.client`` logger).
+
+    Records of the client's own logger reach neither the run's logs in the UI nor Prefect's
+    API; those of the run logger do, with the run's ids, through Prefect's handlers (which
+    `install_secrets_filter` has equipped with the masking filter)."""
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return None
 
 
 def _load_error_message(name: str | None, error: ValidationError) -> str:
@@ -285,6 +301,8 @@ class StripeIdentityCredentials(CredentialsBlock):
             "max_network_retries": self.max_network_retries,
             "live_key_hosts": tuple(self.live_key_hosts),
             "rate_limiter": self.rate_limiter(),
+            # The run this client is built in: a task's client logs to that task run.
+            "logger": _run_logger(),
         }
 
     def rate_limiter(self) -> PrefectRateLimiter | None:
@@ -296,12 +314,17 @@ class StripeIdentityCredentials(CredentialsBlock):
 
     def get_client(self, **overrides: Any) -> StripeIdentityClient:
         """A `StripeIdentityClient` with these settings (keyword arguments override them,
-        e.g. ``http_client=``). Use it as a context manager to close its connections."""
+        e.g. ``http_client=``). Use it as a context manager to close its connections.
+
+        Built inside a Prefect flow or task run, the client logs its retries, rate-limit
+        waits and idempotent replays to that run's logger, so they show in the run's logs;
+        elsewhere to the ``prefect_stripe_identity.client`` logger (``logger=`` overrides)."""
         install_secrets_filter()  # again: logging may have been configured since
         return StripeIdentityClient(**{**self._client_settings(), **overrides})
 
     def get_async_client(self, **overrides: Any) -> AsyncStripeIdentityClient:
         """An `AsyncStripeIdentityClient` with these settings (keyword arguments override
-        them). Use it as an async context manager to close its connections."""
+        them). Use it as an async context manager to close its connections. It logs where
+        `get_client`'s client does."""
         install_secrets_filter()  # again: logging may have been configured since
         return AsyncStripeIdentityClient(**{**self._client_settings(), **overrides})

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any, Literal
 
 from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact
 from prefect.context import FlowRunContext
 from prefect.deployments import run_deployment
 from prefect.exceptions import FlowPauseTimeout, ObjectNotFound, Pause
@@ -34,6 +35,7 @@ from prefect_stripe_identity._policy import (
 )
 from prefect_stripe_identity.credentials import StripeIdentityCredentials
 from prefect_stripe_identity.events import emit_session_event
+from prefect_stripe_identity.flows._artifacts import artifact_key, markdown_table
 from prefect_stripe_identity.flows._inputs import (
     FLOW_RUN_METADATA_KEY,
     RETENTION_METADATA_KEY,
@@ -670,7 +672,7 @@ def _arrange_redaction(
         return False
 
 
-def _finish(
+def _outcome(
     run: _Run,
     session: VerificationSession,
     report: VerificationReport | None,
@@ -680,7 +682,7 @@ def _finish(
     canceled_by_flow: bool,
     redaction_scheduled: bool,
 ) -> VerificationOutcome:
-    """Step 6: what the verification came to."""
+    """What the verification came to, logged (shared by `_finish` and its async twin)."""
     finished_at = _now()
     outcome = VerificationOutcome(
         session_id=session.id,
@@ -707,4 +709,96 @@ def _finish(
         outcome.status,
         f" after {attempts} failed attempt(s)" if attempts else "",
     )
+    return outcome
+
+
+def _artifact_key(session_id: str) -> str:
+    """``verification-<session id, lower-cased, _ as ->``: every run on one session adds a
+    version under the same key, so the newest tells where the session stands."""
+    return artifact_key("verification", session_id)
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC") if moment else "-"
+
+
+def _yes_no(value: bool) -> str:
+    return "yes" if value else "no"
+
+
+def _code(value: str | None) -> str:
+    return f"`{value}`" if value else "-"
+
+
+def _artifact(outcome: VerificationOutcome) -> dict[str, str]:
+    """The verification's artifact, as `create_markdown_artifact`'s arguments: what a
+    compliance officer reads in the UI. Built from the outcome's ids, statuses, codes and
+    dates only: never `verified_outputs`, nor the session's `url` or `client_secret`."""
+    last_error = _code(outcome.last_error_code)
+    if outcome.last_error_reason:
+        last_error += f": {outcome.last_error_reason}"
+    summary: list[tuple[str, object]] = [
+        ("Session", _code(outcome.session_id)),
+        ("Status", outcome.status),
+        ("Verified", _yes_no(outcome.verified)),
+        ("Report", _code(outcome.report_id)),
+        ("Last error", last_error),
+        ("Failed attempts", len(outcome.failed_attempts)),
+        ("Timed out", _yes_no(outcome.timed_out)),
+        ("Canceled by the flow", _yes_no(outcome.canceled_by_flow)),
+        ("Started", _when(outcome.started_at)),
+        ("Finished", _when(outcome.finished_at)),
+        ("Duration", f"{outcome.duration_seconds:.1f} s"),
+        ("Data retained until", _when(outcome.retention_until)),
+        ("Redaction scheduled", _yes_no(outcome.redaction_scheduled)),
+    ]
+    lines = [f"# Identity verification: {outcome.status}", ""]
+    lines += [*markdown_table(["", ""], summary), "", "## Checks", ""]
+    if outcome.checks:
+        checks = [
+            (name, check.status, _code(check.error_code), check.error_reason or "-")
+            for name, check in outcome.checks.items()
+        ]
+        lines += markdown_table(["Check", "Status", "Error code", "Reason"], checks)
+    else:
+        lines.append("No verification report: nothing was submitted.")
+    if outcome.failed_attempts:
+        attempts = [(n, _code(c)) for n, c in enumerate(outcome.failed_attempts, start=1)]
+        lines += [
+            "",
+            "## Failed attempts",
+            "",
+            *markdown_table(["Attempt", "Error code"], attempts),
+        ]
+    return {
+        "markdown": "\n".join(lines),
+        "key": _artifact_key(outcome.session_id),
+        "description": (
+            f"Stripe Identity verification {outcome.session_id}: {outcome.status}. "
+            "Ids, statuses and error codes only: no personal data."
+        ),
+    }
+
+
+def _finish(
+    run: _Run,
+    session: VerificationSession,
+    report: VerificationReport | None,
+    *,
+    verified_outputs: VerifiedOutputs | None,
+    timed_out: bool,
+    canceled_by_flow: bool,
+    redaction_scheduled: bool,
+) -> VerificationOutcome:
+    """Step 6: what the verification came to, logged and left as the run's artifact."""
+    outcome = _outcome(
+        run,
+        session,
+        report,
+        verified_outputs=verified_outputs,
+        timed_out=timed_out,
+        canceled_by_flow=canceled_by_flow,
+        redaction_scheduled=redaction_scheduled,
+    )
+    create_markdown_artifact(**_artifact(outcome))
     return outcome

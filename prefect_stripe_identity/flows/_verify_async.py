@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from prefect import flow, get_run_logger
+from prefect.artifacts import acreate_markdown_artifact
 from prefect.deployments import arun_deployment
 from prefect.exceptions import FlowPauseTimeout, ObjectNotFound, Pause
 from prefect.flow_runs import apause_flow_run
@@ -46,9 +47,10 @@ from prefect_stripe_identity.flows._verify import (
     FINAL_STATUSES,
     PROCESSING_GRACE,
     VerificationOutcome,
+    _artifact,
     _check_parameters,
-    _finish,
     _load_hook,
+    _outcome,
     _report_left_open,
     _Run,
     _Watch,
@@ -370,7 +372,7 @@ async def averify_identity(
             )
         report, verified_outputs = await _afetch_results(run, session, include_verified_outputs)
     redaction_scheduled = await _aarrange_redaction(run, session, redaction_deployment)
-    return _finish(
+    return await _afinish(
         run,
         session,
         report,
@@ -506,3 +508,29 @@ async def _aarrange_redaction(
     except Exception as exc:  # the sweep still honours retention_until
         run.logger.warning("Could not schedule the redaction of %s: %s", session.id, exc)
         return False
+
+
+async def _afinish(
+    run: _Run,
+    session: VerificationSession,
+    report: VerificationReport | None,
+    *,
+    verified_outputs: VerifiedOutputs | None,
+    timed_out: bool,
+    canceled_by_flow: bool,
+    redaction_scheduled: bool,
+) -> VerificationOutcome:
+    """Step 6: what the verification came to, logged and left as the run's artifact."""
+    outcome = _outcome(
+        run,
+        session,
+        report,
+        verified_outputs=verified_outputs,
+        timed_out=timed_out,
+        canceled_by_flow=canceled_by_flow,
+        redaction_scheduled=redaction_scheduled,
+    )
+    # Awaited: in an async flow, Prefect's sync `create_markdown_artifact` returns a
+    # coroutine instead of creating the artifact.
+    await acreate_markdown_artifact(**_artifact(outcome))
+    return outcome

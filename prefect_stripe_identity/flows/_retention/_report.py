@@ -7,6 +7,7 @@ from prefect.artifacts import acreate_markdown_artifact, create_markdown_artifac
 from pydantic import BaseModel, Field
 
 from prefect_stripe_identity._exceptions import StripeIdentityError
+from prefect_stripe_identity.flows._artifacts import markdown_table
 
 __all__ = ["ARTIFACT_KEY", "MAX_REPORTED_FAILURES", "SweepFailure", "SweepReport"]
 
@@ -135,40 +136,37 @@ async def _apublish_artifact(report: SweepReport, rate: float) -> None:
 
 
 def _render_artifact(report: SweepReport, rate: float) -> str:
-    lines = [
-        f"# Retention sweep{' (dry run)' if report.dry_run else ''}",
-        "",
-        "| | |",
-        "|---|---|",
-        f"| Dry run | {report.dry_run} |",
-        f"| Cutoff (created before, unix s) | {report.cutoff} |",
-        f"| Sessions scanned | {report.scanned} |",
-        f"| Redacted | {report.redacted} |",
+    summary: list[tuple[str, object]] = [
+        ("Dry run", report.dry_run),
+        ("Cutoff (created before, unix s)", report.cutoff),
+        ("Sessions scanned", report.scanned),
+        ("Redacted", report.redacted),
     ]
     if report.dry_run:
-        lines.append(f"| Would redact | {report.would_redact} |")
-    lines += [
-        f"| Skipped | {report.skipped_total} |",
-        f"| Failed | {report.failed_total} |",
-        f"| Rate limited (429 after client retries) | {report.rate_limited} |",
-        f"| Stopped at max_sessions | {report.limit_reached} |",
-        f"| Listing stopped by error | {report.listing_error or 'no'} |",
-        f"| Wall time | {report.elapsed_seconds:.1f} s |",
-        f"| Rate | {rate:.1f} redactions/s |",
-        "",
+        summary.append(("Would redact", report.would_redact))
+    summary += [
+        ("Skipped", report.skipped_total),
+        ("Failed", report.failed_total),
+        ("Rate limited (429 after client retries)", report.rate_limited),
+        ("Stopped at max_sessions", report.limit_reached),
+        ("Listing stopped by error", report.listing_error or "no"),
+        ("Wall time", f"{report.elapsed_seconds:.1f} s"),
+        ("Rate", f"{rate:.1f} redactions/s"),
     ]
+    lines = [f"# Retention sweep{' (dry run)' if report.dry_run else ''}", ""]
+    lines += [*markdown_table(["", ""], summary), ""]
     for title, counts, column in (
         ("Skipped by reason", report.skipped, "Reason"),
         ("Failed by error code", report.failed, "Error code"),
     ):
         if counts:
-            lines += [f"## {title}", "", f"| {column} | Sessions |", "|---|---|"]
-            lines += [f"| `{key}` | {count} |" for key, count in sorted(counts.items())]
-            lines.append("")
+            rows = [(f"`{key}`", count) for key, count in sorted(counts.items())]
+            lines += [f"## {title}", "", *markdown_table([column, "Sessions"], rows), ""]
     if report.failures:
-        lines += ["## First failures", "", "| Session | Error code | Request |", "|---|---|---|"]
-        lines += [
-            f"| `{f.session_id}` | `{f.error_code}` | `{f.request_id or ''}` |"
+        failures = [
+            (f"`{f.session_id}`", f"`{f.error_code}`", f"`{f.request_id or ''}`")
             for f in report.failures
         ]
+        headers = ["Session", "Error code", "Request"]
+        lines += ["## First failures", "", *markdown_table(headers, failures)]
     return "\n".join(lines)
