@@ -41,6 +41,13 @@ from prefect_stripe_identity.flows._inputs import (
     RETENTION_METADATA_KEY,
     VerificationSessionUpdate,
 )
+from prefect_stripe_identity.flows._link import (
+    DEFAULT_LINK_MESSAGE,
+    check_hook_allowed,
+    check_link_message,
+    load_link_notification,
+    send_link,
+)
 from prefect_stripe_identity.flows._parameters import ProvidedDetailsInput, refuse_inline
 from prefect_stripe_identity.flows._wake import (
     PAUSE_MARGIN_SECONDS,
@@ -124,6 +131,7 @@ def _now() -> datetime:
 def _load_hook(path: str | None) -> Callable[[VerificationSession], Any] | None:
     if path is None:
         return None
+    check_hook_allowed(path)  # before the import: importing a module runs its code
     module_name, _, attribute = path.partition(":")
     try:
         hook = getattr(importlib.import_module(module_name), attribute)
@@ -144,7 +152,9 @@ def _check_parameters(
     retention: timedelta,
     poll_interval_seconds: float,
     max_poll_interval_seconds: float,
+    link_message: str,
 ) -> None:
+    check_link_message(link_message)
     if session_id is not None:
         given = sorted(name for name, value in creation.items() if value is not None)
         if given:
@@ -428,6 +438,8 @@ def verify_identity(
     stop_on_failure: bool = False,
     include_verified_outputs: bool = False,
     session_ready_hook: str | None = None,
+    link_notification: str | None = None,
+    link_message: str = DEFAULT_LINK_MESSAGE,
     redaction_deployment: str | None = DEFAULT_REDACTION_DEPLOYMENT,
     poll_interval_seconds: float = 5.0,
     max_poll_interval_seconds: float = 60.0,
@@ -459,8 +471,14 @@ def verify_identity(
             try again until the timeout.
         include_verified_outputs: Put the person's verified data in the outcome (it is
             masked in persisted results and never logged).
-        session_ready_hook: "module:function" called with the new session; the only
-            place its `url` and `client_secret` go (e.g. to email the link).
+        session_ready_hook: "module:function" called with the new session, for Python
+            callers: a deployment run refuses it unless the worker's
+            `PREFECT_STRIPE_IDENTITY_ALLOWED_HOOKS` lists it (use `link_notification`).
+        link_notification: The saved Prefect notification block that sends the person
+            their link, as "<block type slug>/<block name>" (e.g.
+            "slack-webhook/identity-links"): the only place the hosted URL goes.
+        link_message: The message it sends: `{url}` (required) and
+            `{client_reference_id}` are replaced, no other placeholder is allowed.
         redaction_deployment: The per-session redaction deployment to schedule at the end
             of the retention; empty to rely on the retention sweep alone.
         poll_interval_seconds: First interval between two looks at the session.
@@ -488,13 +506,17 @@ def verify_identity(
         retention=retention,
         poll_interval_seconds=poll_interval_seconds,
         max_poll_interval_seconds=max_poll_interval_seconds,
+        link_message=link_message,
     )
     run = _Run(credentials, timeout=timeout, retention=retention)
     hook = _load_hook(session_ready_hook)
+    link = load_link_notification(link_notification, link_message)
     with _cancel_on_failure(run):
         session = _create_or_attach(run, session_id, {"type": type, **creation})
         if hook is not None and session.status == "requires_input":
             hook(session)
+        if link is not None and session.status == "requires_input":
+            send_link(link, session)
         session = _annotate(run, session)
         session, timed_out = _wait(
             run,

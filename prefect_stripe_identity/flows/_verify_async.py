@@ -41,6 +41,11 @@ from prefect_stripe_identity.flows._inputs import (
     RETENTION_METADATA_KEY,
     VerificationSessionUpdate,
 )
+from prefect_stripe_identity.flows._link import (
+    DEFAULT_LINK_MESSAGE,
+    aload_link_notification,
+    asend_link,
+)
 from prefect_stripe_identity.flows._parameters import ProvidedDetailsInput, refuse_inline
 from prefect_stripe_identity.flows._verify import (
     DEFAULT_REDACTION_DEPLOYMENT,
@@ -286,6 +291,8 @@ async def averify_identity(
     stop_on_failure: bool = False,
     include_verified_outputs: bool = False,
     session_ready_hook: str | None = None,
+    link_notification: str | None = None,
+    link_message: str = DEFAULT_LINK_MESSAGE,
     redaction_deployment: str | None = DEFAULT_REDACTION_DEPLOYMENT,
     poll_interval_seconds: float = 5.0,
     max_poll_interval_seconds: float = 60.0,
@@ -317,8 +324,14 @@ async def averify_identity(
             try again until the timeout.
         include_verified_outputs: Put the person's verified data in the outcome (it is
             masked in persisted results and never logged).
-        session_ready_hook: "module:function" called with the new session; the only
-            place its `url` and `client_secret` go (e.g. to email the link).
+        session_ready_hook: "module:function" called with the new session, for Python
+            callers: a deployment run refuses it unless the worker's
+            `PREFECT_STRIPE_IDENTITY_ALLOWED_HOOKS` lists it (use `link_notification`).
+        link_notification: The saved Prefect notification block that sends the person
+            their link, as "<block type slug>/<block name>" (e.g.
+            "slack-webhook/identity-links"): the only place the hosted URL goes.
+        link_message: The message it sends: `{url}` (required) and
+            `{client_reference_id}` are replaced, no other placeholder is allowed.
         redaction_deployment: The per-session redaction deployment to schedule at the end
             of the retention; empty to rely on the retention sweep alone.
         poll_interval_seconds: First interval between two looks at the session.
@@ -346,15 +359,19 @@ async def averify_identity(
         retention=retention,
         poll_interval_seconds=poll_interval_seconds,
         max_poll_interval_seconds=max_poll_interval_seconds,
+        link_message=link_message,
     )
     run = _Run(credentials, timeout=timeout, retention=retention)
     hook = _load_hook(session_ready_hook)
+    link = await aload_link_notification(link_notification, link_message)
     async with _acancel_on_failure(run):
         session = await _acreate_or_attach(run, session_id, {"type": type, **creation})
         if hook is not None and session.status == "requires_input":
             outcome = hook(session)
             if inspect.isawaitable(outcome):
                 await outcome
+        if link is not None and session.status == "requires_input":
+            await asend_link(link, session)
         session = await _aannotate(run, session)
         session, timed_out = await _await(
             run,

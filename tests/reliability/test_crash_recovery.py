@@ -82,6 +82,9 @@ def _deploy(
 
 # --- verify_identity killed right after the create ------------------------------------------
 
+#: The hook runs in a deployment's flow run: the worker's environment must allow it.
+ALLOW_HOOK = {"PREFECT_STRIPE_IDENTITY_ALLOWED_HOOKS": "crash_hooks:stall_after_create"}
+
 
 @pytest.mark.parametrize(
     "repeat",
@@ -113,7 +116,7 @@ def _kill_verify_and_retry(start_emulator: Any, workdir: Path) -> None:
     )
     log = workdir / "flow-run.log"
     started = time.monotonic()
-    first = FlowRunProcess(flow_run_id, log, PSI_CRASH_MARKER=str(marker))
+    first = FlowRunProcess(flow_run_id, log, PSI_CRASH_MARKER=str(marker), **ALLOW_HOOK)
     try:
         wait_for(marker.exists, RUN_TIMEOUT, f"the session to be created:\n{first.output()}")
         killed = first.kill()  # SIGKILL right after the create: every process, the engine too
@@ -141,7 +144,11 @@ def _kill_verify_and_retry(start_emulator: Any, workdir: Path) -> None:
     # result storage lacks them: the create is sent again and only its key can save it.
     # (With the cache, the retried create makes no request at all.)
     second = FlowRunProcess(
-        flow_run_id, log, PSI_CRASH_MARKER=str(marker), PREFECT_TASKS_REFRESH_CACHE="true"
+        flow_run_id,
+        log,
+        PSI_CRASH_MARKER=str(marker),
+        PREFECT_TASKS_REFRESH_CACHE="true",
+        **ALLOW_HOOK,
     )
     try:
         _finish_verification(emulator, flow_run_id, created["session_id"], second)
