@@ -9,7 +9,6 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -21,7 +20,7 @@ from prefect.client.schemas.objects import Log
 from prefect.logging.handlers import APILogHandler
 
 from prefect_stripe_identity import StripeIdentityClient, StripeIdentityCredentials
-from prefect_stripe_identity.emulator import EmulatorConfig, EmulatorServer
+from prefect_stripe_identity.emulator import EmulatorConfig
 from prefect_stripe_identity.tasks import (
     acreate_verification_session,
     aretrieve_verification_session,
@@ -32,6 +31,8 @@ from prefect_stripe_identity.tasks import (
 pytestmark = pytest.mark.usefixtures("prefect_engine")
 
 KEY = "sk_test_runLogs5678"
+EMULATOR_CONFIG = EmulatorConfig()
+MAX_NETWORK_RETRIES = 2
 CLIENT_SECRET = "vs_1AbcDEF_secret_live_ghIJklMNop"
 REPLAY = re.compile(
     r"Stripe POST /v1/identity/verification_sessions replayed idempotently "
@@ -45,18 +46,6 @@ RATE_LIMITED = re.compile(
     r"Retrying Stripe GET /v1/identity/verification_sessions/vs_\w+: attempt 1 rate limited "
     r"with RateLimitError \(HTTP 429, code lock_timeout, request req_\w+\); next in"
 )
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[EmulatorServer]:
-    with EmulatorServer(EmulatorConfig()) as server:
-        yield server
-
-
-@pytest.fixture
-def credentials(emulator: EmulatorServer) -> StripeIdentityCredentials:
-    httpx.post(f"{emulator.url}/_emulator/reset").raise_for_status()
-    return StripeIdentityCredentials(api_key=KEY, api_base=emulator.url, max_network_retries=2)
 
 
 def script_fault(api_base: str, kind: str) -> None:

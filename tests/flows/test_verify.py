@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -14,7 +13,7 @@ import httpx
 import pytest
 
 from prefect_stripe_identity import StripeIdentityClient, StripeIdentityCredentials
-from prefect_stripe_identity.emulator import EmulatorConfig, EmulatorServer
+from prefect_stripe_identity.emulator import EmulatorServer
 from prefect_stripe_identity.flows import (
     FLOW_RUN_METADATA_KEY,
     RETENTION_METADATA_KEY,
@@ -29,19 +28,6 @@ FAST = {
     "max_poll_interval_seconds": 0.3,
     "redaction_deployment": None,
 }
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[EmulatorServer]:
-    config = EmulatorConfig(processing_seconds=0.2, redaction_seconds=0, tick_seconds=0.05)
-    with EmulatorServer(config) as server:
-        yield server
-
-
-@pytest.fixture
-def credentials(emulator: EmulatorServer) -> StripeIdentityCredentials:
-    httpx.post(f"{emulator.url}/_emulator/reset")
-    return StripeIdentityCredentials(api_key=KEY, api_base=emulator.url, max_network_retries=0)
 
 
 def stats(emulator: EmulatorServer) -> dict[str, Any]:

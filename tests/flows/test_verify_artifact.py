@@ -21,24 +21,11 @@ from prefect.client.schemas.filters import (
 from test_verify import FAST, KEY, Person
 
 from prefect_stripe_identity import StripeIdentityCredentials
-from prefect_stripe_identity.emulator import EmulatorConfig, EmulatorServer
+from prefect_stripe_identity.emulator import EmulatorServer
 from prefect_stripe_identity.flows import VerificationOutcome, averify_identity, verify_identity
 from prefect_stripe_identity.flows._verify import CheckResult
 
 pytestmark = pytest.mark.usefixtures("prefect_engine")
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[EmulatorServer]:
-    config = EmulatorConfig(processing_seconds=0.2, redaction_seconds=0, tick_seconds=0.05)
-    with EmulatorServer(config) as server:
-        yield server
-
-
-@pytest.fixture
-def credentials(emulator: EmulatorServer) -> StripeIdentityCredentials:
-    httpx.post(f"{emulator.url}/_emulator/reset")
-    return StripeIdentityCredentials(api_key=KEY, api_base=emulator.url, max_network_retries=0)
 
 
 def artifact_of(state: Any, session_id: str) -> tuple[str, str]:

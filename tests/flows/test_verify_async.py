@@ -4,7 +4,6 @@ the same guarantees (one session per person, no session left open, no lock-out).
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -13,7 +12,7 @@ import pytest
 from test_verify import KEY, Person, assert_completed_without_pause_expiry
 
 from prefect_stripe_identity import StripeIdentityClient, StripeIdentityCredentials
-from prefect_stripe_identity.emulator import EmulatorConfig, EmulatorServer
+from prefect_stripe_identity.emulator import EmulatorServer
 from prefect_stripe_identity.flows import FLOW_RUN_METADATA_KEY, averify_identity, verify_identity
 
 pytestmark = pytest.mark.usefixtures("prefect_engine")
@@ -23,18 +22,6 @@ FAST: dict[str, Any] = {
     "max_poll_interval_seconds": 0.3,
     "redaction_deployment": None,
 }
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[EmulatorServer]:
-    config = EmulatorConfig(processing_seconds=0.2, redaction_seconds=0, tick_seconds=0.05)
-    with EmulatorServer(config) as server:
-        yield server
-
-
-@pytest.fixture
-def credentials(emulator: EmulatorServer) -> StripeIdentityCredentials:
-    return StripeIdentityCredentials(api_key=KEY, api_base=emulator.url, max_network_retries=0)
 
 
 def sessions_of(emulator: EmulatorServer, reference: str) -> list[Any]:

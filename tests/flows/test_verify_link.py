@@ -11,7 +11,6 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -29,7 +28,7 @@ from prefect.flow_engine import run_flow
 from prefect.settings import PREFECT_LOCAL_STORAGE_PATH
 
 from prefect_stripe_identity import StripeIdentityClient, StripeIdentityCredentials
-from prefect_stripe_identity.emulator import EmulatorConfig, EmulatorServer
+from prefect_stripe_identity.emulator import EmulatorServer
 from prefect_stripe_identity.flows import _link, averify_identity, verify_identity
 
 KEY = "sk_test_sendTheLink0001"
@@ -90,19 +89,6 @@ def save_link_block(receiver: Receiver, name: str) -> str:
         json_data={"text": "{{body}}", "subject": "{{subject}}"},
     ).save(name, overwrite=True)
     return f"custom-webhook/{name}"
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[EmulatorServer]:
-    config = EmulatorConfig(processing_seconds=0.2, redaction_seconds=0, tick_seconds=0.05)
-    with EmulatorServer(config) as server:
-        yield server
-
-
-@pytest.fixture
-def credentials(emulator: EmulatorServer) -> StripeIdentityCredentials:
-    httpx.post(f"{emulator.url}/_emulator/reset").raise_for_status()
-    return StripeIdentityCredentials(api_key=KEY, api_base=emulator.url, max_network_retries=0)
 
 
 def stats(emulator: EmulatorServer) -> dict[str, Any]:
