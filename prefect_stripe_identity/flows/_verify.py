@@ -533,13 +533,15 @@ def verify_identity(
         report, verified_outputs = _fetch_results(run, session, include_verified_outputs)
     redaction_scheduled = _arrange_redaction(run, session, redaction_deployment)
     return _finish(
-        run,
-        session,
-        report,
-        verified_outputs=verified_outputs,
-        timed_out=timed_out,
-        canceled_by_flow=canceled_by_flow,
-        redaction_scheduled=redaction_scheduled,
+        _outcome(
+            run,
+            session,
+            report,
+            verified_outputs=verified_outputs,
+            timed_out=timed_out,
+            canceled_by_flow=canceled_by_flow,
+            redaction_scheduled=redaction_scheduled,
+        )
     )
 
 
@@ -704,7 +706,7 @@ def _outcome(
     canceled_by_flow: bool,
     redaction_scheduled: bool,
 ) -> VerificationOutcome:
-    """What the verification came to, logged (shared by `_finish` and its async twin)."""
+    """What the verification came to, logged (shared by the sync and async flows)."""
     finished_at = _now()
     outcome = VerificationOutcome(
         session_id=session.id,
@@ -802,25 +804,7 @@ def _artifact(outcome: VerificationOutcome) -> dict[str, str]:
     }
 
 
-def _finish(
-    run: _Run,
-    session: VerificationSession,
-    report: VerificationReport | None,
-    *,
-    verified_outputs: VerifiedOutputs | None,
-    timed_out: bool,
-    canceled_by_flow: bool,
-    redaction_scheduled: bool,
-) -> VerificationOutcome:
-    """Step 6: what the verification came to, logged and left as the run's artifact."""
-    outcome = _outcome(
-        run,
-        session,
-        report,
-        verified_outputs=verified_outputs,
-        timed_out=timed_out,
-        canceled_by_flow=canceled_by_flow,
-        redaction_scheduled=redaction_scheduled,
-    )
+def _finish(outcome: VerificationOutcome) -> VerificationOutcome:
+    """Step 6: the verification's outcome (`_outcome`), left as the run's artifact."""
     create_markdown_artifact(**_artifact(outcome))
     return outcome

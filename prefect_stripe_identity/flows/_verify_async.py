@@ -390,13 +390,15 @@ async def averify_identity(
         report, verified_outputs = await _afetch_results(run, session, include_verified_outputs)
     redaction_scheduled = await _aarrange_redaction(run, session, redaction_deployment)
     return await _afinish(
-        run,
-        session,
-        report,
-        verified_outputs=verified_outputs,
-        timed_out=timed_out,
-        canceled_by_flow=canceled_by_flow,
-        redaction_scheduled=redaction_scheduled,
+        _outcome(
+            run,
+            session,
+            report,
+            verified_outputs=verified_outputs,
+            timed_out=timed_out,
+            canceled_by_flow=canceled_by_flow,
+            redaction_scheduled=redaction_scheduled,
+        )
     )
 
 
@@ -527,26 +529,8 @@ async def _aarrange_redaction(
         return False
 
 
-async def _afinish(
-    run: _Run,
-    session: VerificationSession,
-    report: VerificationReport | None,
-    *,
-    verified_outputs: VerifiedOutputs | None,
-    timed_out: bool,
-    canceled_by_flow: bool,
-    redaction_scheduled: bool,
-) -> VerificationOutcome:
-    """Step 6: what the verification came to, logged and left as the run's artifact."""
-    outcome = _outcome(
-        run,
-        session,
-        report,
-        verified_outputs=verified_outputs,
-        timed_out=timed_out,
-        canceled_by_flow=canceled_by_flow,
-        redaction_scheduled=redaction_scheduled,
-    )
+async def _afinish(outcome: VerificationOutcome) -> VerificationOutcome:
+    """The async twin of `_finish`."""
     # Awaited: in an async flow, Prefect's sync `create_markdown_artifact` returns a
     # coroutine instead of creating the artifact.
     await acreate_markdown_artifact(**_artifact(outcome))
