@@ -158,19 +158,10 @@ def redact_expired_verification_sessions(
     Returns:
         A `SweepReport`: counts redacted, skipped by reason, failed by error code.
     """
-    _check_sweep_parameters(
-        retention_days,
-        statuses,
-        legal_hold_metadata_key,
-        max_sessions,
-        requests_per_second,
-        concurrency_limit_name,
-        progress_every,
-    )
     sweep = _Sweep(
         credentials,
         retention_days=retention_days,
-        statuses=frozenset(statuses),
+        statuses=statuses,
         legal_hold_metadata_key=legal_hold_metadata_key,
         dry_run=dry_run,
         max_sessions=max_sessions,
@@ -190,7 +181,7 @@ class _Sweep:
         credentials: StripeIdentityCredentials,
         *,
         retention_days: float,
-        statuses: frozenset[str],
+        statuses: list[RedactableStatus],
         legal_hold_metadata_key: str | None,
         dry_run: bool,
         max_sessions: int | None,
@@ -198,9 +189,19 @@ class _Sweep:
         concurrency_limit_name: str | None,
         progress_every: int,
     ) -> None:
+        # Bad parameters fail here, before any request.
+        _check_sweep_parameters(
+            retention_days,
+            statuses,
+            legal_hold_metadata_key,
+            max_sessions,
+            requests_per_second,
+            concurrency_limit_name,
+            progress_every,
+        )
         self.credentials = credentials
         self.retention_days = retention_days
-        self.statuses = statuses
+        self.statuses = frozenset(statuses)
         self.legal_hold_metadata_key = legal_hold_metadata_key
         self.dry_run = dry_run
         self.max_sessions = max_sessions

@@ -31,7 +31,6 @@ from prefect_stripe_identity.flows._retention._rule import (
 from prefect_stripe_identity.flows._retention._sweep import (
     MAX_BATCHES_IN_FLIGHT,
     PAGE_SIZE,
-    _check_sweep_parameters,
     _Sweep,
     redact_expired_verification_sessions,
 )
@@ -58,19 +57,10 @@ async def aredact_expired_verification_sessions(
     concurrency_limit_name: str | None = None,
     progress_every: Annotated[int, Field(ge=1)] = 1000,
 ) -> SweepReport:
-    _check_sweep_parameters(
-        retention_days,
-        statuses,
-        legal_hold_metadata_key,
-        max_sessions,
-        requests_per_second,
-        concurrency_limit_name,
-        progress_every,
-    )
     sweep = _ASweep(
         credentials,
         retention_days=retention_days,
-        statuses=frozenset(statuses),
+        statuses=statuses,
         legal_hold_metadata_key=legal_hold_metadata_key,
         dry_run=dry_run,
         max_sessions=max_sessions,
