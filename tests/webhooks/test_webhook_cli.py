@@ -80,6 +80,22 @@ def test_parse_since_rejects_with_the_accepted_forms(text: str) -> None:
         parse_since(text, now=NOW)
 
 
+def deliver_signed(app: Any) -> httpx.Response:
+    """A delivery signed with `SECRET`, posted to the receiver ``app``: its answer."""
+    payload = dumps(make_event(event_type="payment_intent.succeeded", obj={"id": "pi_1"}))
+
+    async def deliver() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://r") as client:
+            return await client.post(
+                "/webhooks/stripe",
+                content=payload,
+                headers={"Stripe-Signature": sdk_header(payload)},
+            )
+
+    return asyncio.run(deliver())
+
+
 def test_without_a_subcommand_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "webhooks")
     assert code == 2 and err.startswith("error: choose a webhooks command")
@@ -166,18 +182,7 @@ def test_serve_reads_the_signing_secret_from_a_credentials_block(
     assert code == 0, err
     assert "(2 signing secrets)" in out and SECRET not in out + err
     # The block's secret is the one that verifies a delivery (not the variable's).
-    payload = dumps(make_event(event_type="payment_intent.succeeded", obj={"id": "pi_1"}))
-
-    async def deliver() -> httpx.Response:
-        transport = httpx.ASGITransport(app=apps[0])
-        async with httpx.AsyncClient(transport=transport, base_url="http://r") as client:
-            return await client.post(
-                "/webhooks/stripe",
-                content=payload,
-                headers={"Stripe-Signature": sdk_header(payload)},
-            )
-
-    assert asyncio.run(deliver()).status_code == 200
+    assert deliver_signed(apps[0]).status_code == 200
     StripeIdentityCredentials(api_key=api_key).save("webhook-cli-no-secret", overwrite=True)
     code, _, err = run(capsys, "webhooks", "serve", "--credentials", "webhook-cli-no-secret")
     assert code == 2
@@ -223,18 +228,7 @@ def test_serve_trims_the_secret_and_refuses_one_that_cannot_be_stripes(
     )
     assert code == 0, err
     # The trimmed secret is the one that verifies: a signed delivery is taken.
-    payload = dumps(make_event(event_type="payment_intent.succeeded", obj={"id": "pi_1"}))
-
-    async def deliver() -> httpx.Response:
-        transport = httpx.ASGITransport(app=apps[0])
-        async with httpx.AsyncClient(transport=transport, base_url="http://r") as client:
-            return await client.post(
-                "/webhooks/stripe",
-                content=payload,
-                headers={"Stripe-Signature": sdk_header(payload)},
-            )
-
-    assert asyncio.run(deliver()).status_code == 200
+    assert deliver_signed(apps[0]).status_code == 200
     short = "whsec_" + "x"  # built at runtime: no secret-looking literal in the repository
     code, _, err = run(capsys, "webhooks", "serve", "--secret", short, "--port", str(free_port()))
     assert code == 2 and err.count("\n") == 1 and len(apps) == 1
