@@ -7,9 +7,17 @@ webhook receiver resumes it with the session's new state. Nothing here is secret
 
 from __future__ import annotations
 
+from uuid import UUID
+
+from prefect.context import FlowRunContext
 from prefect.input import RunInput
 
-__all__ = ["FLOW_RUN_METADATA_KEY", "RETENTION_METADATA_KEY", "VerificationSessionUpdate"]
+__all__ = [
+    "FLOW_RUN_METADATA_KEY",
+    "RETENTION_METADATA_KEY",
+    "VerificationSessionUpdate",
+    "current_flow_run_id",
+]
 
 #: Session metadata key naming the flow run that waits on the session.
 FLOW_RUN_METADATA_KEY = "prefect_flow_run_id"
@@ -29,3 +37,9 @@ class VerificationSessionUpdate(RunInput):
     report_id: str | None = None
     #: Sent by the flow itself at its deadline (no event): look once more, then give up.
     deadline: bool = False
+
+
+def current_flow_run_id() -> UUID | None:
+    """The id of the flow run this code runs in (the one the session's metadata names), if any."""
+    context = FlowRunContext.get()
+    return context.flow_run.id if context and context.flow_run else None

@@ -13,7 +13,6 @@ from typing import Annotated, Any, Literal
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
-from prefect.context import FlowRunContext
 from prefect.deployments import run_deployment
 from prefect.exceptions import FlowPauseTimeout, ObjectNotFound, Pause
 from prefect.flow_runs import pause_flow_run
@@ -40,6 +39,7 @@ from prefect_stripe_identity.flows._inputs import (
     FLOW_RUN_METADATA_KEY,
     RETENTION_METADATA_KEY,
     VerificationSessionUpdate,
+    current_flow_run_id,
 )
 from prefect_stripe_identity.flows._link import (
     DEFAULT_LINK_MESSAGE,
@@ -49,11 +49,7 @@ from prefect_stripe_identity.flows._link import (
     send_link,
 )
 from prefect_stripe_identity.flows._parameters import ProvidedDetailsInput, refuse_inline
-from prefect_stripe_identity.flows._wake import (
-    PAUSE_MARGIN_SECONDS,
-    current_flow_run_id,
-    wake_at_deadline,
-)
+from prefect_stripe_identity.flows._wake import PAUSE_MARGIN_SECONDS, wake_at_deadline
 from prefect_stripe_identity.models import (
     SessionOptionsParams,
     VerificationReport,
@@ -554,9 +550,9 @@ class _Run:
     def __init__(
         self, credentials: StripeIdentityCredentials, *, timeout: timedelta, retention: timedelta
     ) -> None:
-        context = FlowRunContext.get()
+        run_id = current_flow_run_id()
         self.credentials = credentials
-        self.flow_run_id = str(context.flow_run.id) if context and context.flow_run else None
+        self.flow_run_id = str(run_id) if run_id else None
         self.logger = get_run_logger()
         self.started_at = _now()
         self.deadline = time.monotonic() + timeout.total_seconds()

@@ -40,6 +40,7 @@ from prefect_stripe_identity.flows._inputs import (
     FLOW_RUN_METADATA_KEY,
     RETENTION_METADATA_KEY,
     VerificationSessionUpdate,
+    current_flow_run_id,
 )
 from prefect_stripe_identity.flows._link import (
     DEFAULT_LINK_MESSAGE,
@@ -60,11 +61,7 @@ from prefect_stripe_identity.flows._verify import (
     _Run,
     _Watch,
 )
-from prefect_stripe_identity.flows._wake import (
-    PAUSE_MARGIN_SECONDS,
-    awake_at_deadline,
-    current_flow_run_id,
-)
+from prefect_stripe_identity.flows._wake import PAUSE_MARGIN_SECONDS, awake_at_deadline
 from prefect_stripe_identity.models import (
     SessionOptionsParams,
     VerificationReport,

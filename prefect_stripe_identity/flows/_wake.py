@@ -14,16 +14,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from uuid import UUID
 
-from prefect.context import FlowRunContext
 from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import aresume_flow_run, resume_flow_run
 
+from prefect_stripe_identity._logging import get_logger
 from prefect_stripe_identity.flows._inputs import VerificationSessionUpdate
 
 #: How long past the flow's deadline the server keeps the pause: time for the wake-up to
@@ -32,13 +31,7 @@ PAUSE_MARGIN_SECONDS = 60
 #: How often a wake-up that found the run not (yet) paused tries again.
 WAKE_RETRY_SECONDS = 1.0
 
-logger = logging.getLogger("prefect_stripe_identity.flows")
-
-
-def current_flow_run_id() -> UUID | None:
-    """The id of the flow run this code runs in, if any."""
-    context = FlowRunContext.get()
-    return context.flow_run.id if context and context.flow_run else None
+logger = get_logger("prefect_stripe_identity.flows")
 
 
 def _wake_input(session_id: str, status: str) -> dict[str, object]:

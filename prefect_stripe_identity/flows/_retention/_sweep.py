@@ -17,14 +17,13 @@ from typing import Annotated, Any
 
 import httpx
 from prefect import flow, get_run_logger
-from prefect.context import FlowRunContext
 from prefect.futures import PrefectFuture
 from pydantic import Field
 
 from prefect_stripe_identity._client import StripeIdentityClient
 from prefect_stripe_identity._exceptions import StripeIdentityError
 from prefect_stripe_identity.credentials import StripeIdentityCredentials
-from prefect_stripe_identity.flows._inputs import RETENTION_METADATA_KEY
+from prefect_stripe_identity.flows._inputs import RETENTION_METADATA_KEY, current_flow_run_id
 from prefect_stripe_identity.flows._parameters import refuse_inline
 from prefect_stripe_identity.flows._retention._batch import _redact_batch
 from prefect_stripe_identity.flows._retention._report import (
@@ -213,9 +212,7 @@ class _Sweep:
         self.now = time.time()
         self.cutoff = int(self.now - retention_days * 86400)
         self.limit_mode = _concurrency_limit_mode(concurrency_limit_name, credentials)
-        flow_context = FlowRunContext.get()
-        run_id = flow_context.flow_run.id if flow_context and flow_context.flow_run else None
-        self.gate_key = f"{run_id}:{uuid.uuid4()}"
+        self.gate_key = f"{current_flow_run_id()}:{uuid.uuid4()}"
         self.report = SweepReport(dry_run=dry_run, cutoff=self.cutoff)
         self.pending: deque[tuple[PrefectFuture[_BatchResult], int]] = deque()
         self.batch: list[str] = []
