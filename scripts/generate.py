@@ -31,8 +31,12 @@ BEGIN, END = "generated: tasks (scripts/generate.py)", "end generated: tasks"
 # The id prefix of each answer's objects, for the tasks' docstrings.
 ID_PREFIX = {"VerificationSession": "vs", "VerificationReport": "vr"}
 # Names the annotations may use, and where they come from.
-TYPING_NAMES = {"Any": "typing", "Literal": "typing", "Mapping": "collections.abc"}
-TYPING_NAMES["Sequence"] = "collections.abc"
+TYPING_NAMES = {
+    "Any": "typing",
+    "Literal": "typing",
+    "Mapping": "collections.abc",
+    "Sequence": "collections.abc",
+}
 MODEL_NAMES = (
     "CreatedFilter",
     "ProvidedDetailsParams",

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from prefect_stripe_identity._endpoints import Endpoint
+from prefect_stripe_identity._endpoints import CREATE_SESSION, LIST_SESSIONS, Endpoint
 from prefect_stripe_identity._schema import (
     Arr,
     Bool,
@@ -198,16 +198,14 @@ def operation(endpoint: Endpoint) -> Operation:
     return Operation({param.name: param.schema for param in endpoint.params})
 
 
-_EXPAND = Arr(Str())
-_SESSION_TYPE = Enum(("document", "id_number"))
-EXPAND_ONLY = Operation({"expand": _EXPAND})
+# The events endpoints page and expand as the Identity lists do: the same shapes.
 _PAGING: dict[str, Schema] = {
-    "created": IntOrRange(),
-    "ending_before": Str(),
-    "expand": _EXPAND,
-    "limit": Int(minimum=1, maximum=100),
-    "starting_after": Str(),
+    name: schema
+    for name, schema in operation(LIST_SESSIONS).params.items()
+    if name in ("created", "ending_before", "expand", "limit", "starting_after")
 }
+_SESSION_TYPE = CREATE_SESSION.param("type").schema
+EXPAND_ONLY = Operation({"expand": _PAGING["expand"]})
 LIST_EVENTS = Operation(
     {
         **_PAGING,
