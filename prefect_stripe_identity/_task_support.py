@@ -62,6 +62,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_PAGE_SIZE",
     "STRIPE_CACHE_POLICY",
+    "STRIPE_READ_CACHE_POLICY",
     "TASK_CONNECT_FAILURE_RETRIES",
     "TASK_RETRY_DELAYS",
     "aclient_of",
@@ -200,7 +201,14 @@ class CredentialsFingerprint(CachePolicy):
 @dataclass
 class CallOrder(CachePolicy):
     """Keys the cache on the call's number (`call_number`), so two identical calls in one
-    run stay two calls, while a retried run finds its own."""
+    run stay two calls, while a retried run finds its own.
+
+    ``per_attempt`` adds the flow run's attempt (its ``run_count``, and the pauses fired
+    before it): a read is then never served from an earlier attempt's cache. A run resumed
+    after a suspension, or retried, must see the session as it is now, not as the first
+    attempt saw it."""
+
+    per_attempt: bool = False
 
     def compute_key(
         self,
@@ -212,14 +220,25 @@ class CallOrder(CachePolicy):
         if not task_ctx:
             return None
         call = call_number(task_ctx)
-        return str(task_ctx.task_run.id) if call is None else str(call)
+        if call is None:
+            return str(task_ctx.task_run.id)
+        flow_ctx = FlowRunContext.get()
+        if self.per_attempt and flow_ctx is not None and flow_ctx.flow_run is not None:
+            # A suspended run resumed in a new process keeps its run_count; the pauses that
+            # had fired when this process started tell the resumed attempts apart.
+            flow_run = flow_ctx.flow_run
+            resumes = len(flow_run.empirical_policy.pause_keys or ())
+            return f"{flow_run.run_count}:{resumes}:{call}"
+        return str(call)
 
 
-#: The cache policy of every task: inputs (without the credentials), the credentials'
-#: fingerprint, the task's source, the run, and the call's position in the run.
-STRIPE_CACHE_POLICY = (
-    (INPUTS - "credentials") + CredentialsFingerprint() + TASK_SOURCE + RUN_ID + CallOrder()
-)
+_CACHE_BASE = (INPUTS - "credentials") + CredentialsFingerprint() + TASK_SOURCE + RUN_ID
+#: The cache policy of every write task: inputs (without the credentials), the
+#: credentials' fingerprint, the task's source, the run, and the call's position in the
+#: run. A retried run finds its writes' results (and their idempotency keys still apply).
+STRIPE_CACHE_POLICY = _CACHE_BASE + CallOrder()
+#: The cache policy of every read task: the same, within one attempt of the flow run.
+STRIPE_READ_CACHE_POLICY = _CACHE_BASE + CallOrder(per_attempt=True)
 
 
 # --- what every generated task in `tasks` calls ------------------------------------------
@@ -235,7 +254,7 @@ def stripe_task(endpoint: Endpoint) -> Callable[[Callable[P, R]], Task[P, R]]:
         retry_delay_seconds=TASK_RETRY_DELAYS,
         retry_jitter_factor=0.5,
         retry_condition_fn=retry_on_retryable_stripe_errors,
-        cache_policy=STRIPE_CACHE_POLICY,
+        cache_policy=STRIPE_CACHE_POLICY if endpoint.method == "POST" else STRIPE_READ_CACHE_POLICY,
         result_serializer=masking_json_serializer(),
     )
 
