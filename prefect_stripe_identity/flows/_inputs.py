@@ -15,6 +15,7 @@ from prefect.input import RunInput
 __all__ = [
     "FLOW_RUN_METADATA_KEY",
     "RETENTION_METADATA_KEY",
+    "TERMINAL_STATUSES",
     "VerificationSessionUpdate",
     "current_flow_run_id",
 ]
@@ -23,6 +24,9 @@ __all__ = [
 FLOW_RUN_METADATA_KEY = "prefect_flow_run_id"
 #: Session metadata key holding when the session's data must be redacted (unix seconds).
 RETENTION_METADATA_KEY = "retention_until"
+#: Statuses after which a session never goes back to a non-terminal one: a waiting flow
+#: looks at the session when it reaches one.
+TERMINAL_STATUSES = frozenset({"verified", "canceled", "redacted"})
 
 
 class VerificationSessionUpdate(RunInput):
@@ -37,6 +41,13 @@ class VerificationSessionUpdate(RunInput):
     report_id: str | None = None
     #: Sent by the flow itself at its deadline (no event): look once more, then give up.
     deadline: bool = False
+
+    def moves_the_flow(self) -> bool:
+        """Whether a waiting flow acts on this update: its deadline, a final status (or a
+        redaction), or a failed attempt. The others (``created``, ``processing``) tell it
+        nothing: the receiver does not resume it for them, so a suspended run is not
+        started again only to suspend once more."""
+        return self.deadline or self.status in TERMINAL_STATUSES or bool(self.last_error_code)
 
 
 def current_flow_run_id() -> UUID | None:

@@ -5,9 +5,11 @@ For an ``identity.verification_session.*`` event, in this order:
 1. a delivery already handled (dedupe by event id) is acknowledged and not redone;
 2. the session is parsed, and only its id, status, error code and report id go on: never
    ``client_secret``, ``url``, ``verified_outputs`` nor any other personal data;
-3. if the session's metadata names a waiting flow run and the event moves the session
-   *forward*, that flow run is resumed with a `VerificationSessionUpdate`, once per event
-   across every replica (the forwarder claims the resume in Prefect first);
+3. if the session's metadata names a waiting flow run, the event moves the session
+   *forward*, and the flow acts on it (a terminal status or a failed attempt:
+   `VerificationSessionUpdate.moves_the_flow`; not ``created`` nor ``processing``), that
+   flow run is resumed with a `VerificationSessionUpdate`, once per event across every
+   replica (the forwarder claims the resume in Prefect first);
 4. the Prefect event ``stripe.identity.verification_session.<status>`` is emitted;
 5. only then is the event id marked as seen.
 
@@ -32,6 +34,7 @@ from pydantic import ValidationError
 
 from prefect_stripe_identity._logging import get_logger
 from prefect_stripe_identity.flows import FLOW_RUN_METADATA_KEY, VerificationSessionUpdate
+from prefect_stripe_identity.flows._inputs import TERMINAL_STATUSES
 from prefect_stripe_identity.models import VerificationSession
 from prefect_stripe_identity.webhooks._dedupe import (
     DEFAULT_DEDUPE_SIZE,
@@ -53,11 +56,6 @@ logger = get_logger("prefect_stripe_identity.webhooks")
 
 #: The Stripe event types this receiver handles; everything else is acknowledged and ignored.
 IDENTITY_EVENT_PREFIX = "identity.verification_session."
-#: Statuses after which a session never goes back to a non-terminal one.
-TERMINAL_STATUSES = frozenset({"verified", "canceled", "redacted"})
-# ``created`` tells a waiting flow nothing it does not know (it created the session, and the
-# session is ``requires_input``); resuming on it would only wake the flow for nothing.
-_NO_RESUME_STATUSES = frozenset({"created"})
 # ``created`` orders a session's events, so it is checked before anything is recorded: an
 # absurd one would be remembered as the session's newest and make every later genuine
 # event look out of order. Stripe began in 2011; a genuine event is never from the future
@@ -178,17 +176,9 @@ class WebhookProcessor:
             self._in_flight.discard(event.id)
 
     async def _resume(
-        self, event: StripeEvent, session: VerificationSession, status: str, flow_run_id: UUID
+        self, event: StripeEvent, update: VerificationSessionUpdate, flow_run_id: UUID
     ) -> ResumeOutcome:
         """Hand the event to the flow run waiting on the session, and say how that went."""
-        update = VerificationSessionUpdate(
-            session_id=session.id,
-            status=status,
-            stripe_event_id=event.id,
-            event_created=event.created,
-            last_error_code=session.last_error.code if session.last_error else None,
-            report_id=session.last_verification_report_id,
-        )
         resume = await self.forwarder.resume(flow_run_id, update.model_dump(mode="json"))
         if resume == ResumeOutcome.BUSY:
             logger.info(
@@ -221,15 +211,25 @@ class WebhookProcessor:
         backwards = previous is not None and (
             event.created < previous.created or (previous.terminal and not terminal)
         )
+        update = VerificationSessionUpdate(
+            session_id=session.id,
+            status=status,
+            stripe_event_id=event.id,
+            event_created=event.created,
+            last_error_code=session.last_error.code if session.last_error else None,
+            report_id=session.last_verification_report_id,
+        )
         resume: ResumeOutcome | None = None
         try:
+            # Only what the flow acts on resumes it: a suspended run would otherwise start
+            # again (a process) only to suspend once more, busy when the next event comes.
             if (
                 flow_run_id is not None
                 and not backwards
-                and status not in _NO_RESUME_STATUSES
+                and update.moves_the_flow()
                 and self._resumed.get(event.id) is None
             ):
-                resume = await self._resume(event, session, status, flow_run_id)
+                resume = await self._resume(event, update, flow_run_id)
                 if resume == ResumeOutcome.BUSY:
                     return ProcessResult(503, "retry_later", "flow run is busy", resume)
             if not backwards:

@@ -276,13 +276,39 @@ async def test_older_non_terminal_events_do_not_resume_but_newer_ones_do(
     client: httpx.AsyncClient, forwarder: FakeForwarder
 ) -> None:
     t = 1_760_000_000
-    await deliver(client, make_event("requires_input", created=t + 5))
-    await deliver(client, make_event("processing", created=t))
-    await deliver(client, make_event("processing", created=t + 6))
-    assert [r[1]["status"] for r in forwarder.resumed] == ["requires_input", "processing"]
+    failed = {"last_error": {"code": "document_expired", "reason": "expired"}}
+    await deliver(client, make_event("requires_input", created=t + 5, **failed))
+    await deliver(client, make_event("requires_input", created=t, **failed))
+    await deliver(client, make_event("requires_input", created=t + 6, **failed))
+    assert [r[1]["event_created"] for r in forwarder.resumed] == [t + 5, t + 6]
     # Sessions are independent.
-    other = make_event("processing", created=t - 100, session_id="vs_other")
+    other = make_event("requires_input", created=t - 100, session_id="vs_other", **failed)
     assert (await deliver(client, other)).json()["outcome"] == "forwarded"
+    assert len(forwarder.resumed) == 3
+
+
+async def test_only_what_the_flow_acts_on_resumes_it(
+    client: httpx.AsyncClient, forwarder: FakeForwarder
+) -> None:
+    failed = {"last_error": {"code": "document_expired", "reason": "expired"}}
+    for event in (
+        make_event("created"),
+        make_event("processing"),
+        make_event("requires_input"),  # no failed attempt: nothing new for the flow
+        make_event("requires_input", **failed),
+        make_event("verified"),
+    ):
+        assert (await deliver(client, event)).json()["outcome"] == "forwarded"
+    # Every event is a Prefect event; only a failed attempt and a final status resume.
+    assert [e["status"] for e in forwarder.emitted] == [
+        "created",
+        "processing",
+        "requires_input",
+        "requires_input",
+        "verified",
+    ]
+    assert [r[1]["status"] for r in forwarder.resumed] == ["requires_input", "verified"]
+    assert forwarder.resumed[0][1]["last_error_code"] == "document_expired"
 
 
 async def test_created_event_emits_without_waking_the_flow(

@@ -243,9 +243,9 @@ def test_events_for_a_polling_verify_identity_run_are_acknowledged(prefect_engin
                 assert time.monotonic() < deadline, "webhooks still pending"
                 time.sleep(0.1)
     assert [str(r.status) for r in results] == ["verified"]
-    # processing and verified reached the receiver while the run polled: not resumed,
-    # acknowledged at once (a finished run, if Prefect already saw it end).
+    # verified reached the receiver while the run polled: not resumed, acknowledged at once
+    # (a finished run, if Prefect already saw it end). processing resumes no flow at all.
     statuses = [status for status, _ in forwarder.outcomes]
-    assert "processing" in statuses and "verified" in statuses
+    assert "verified" in statuses and "processing" not in statuses
     assert ResumeOutcome.BUSY not in {outcome for _, outcome in forwarder.outcomes}
     assert ResumeOutcome.NOT_WAITING in {outcome for _, outcome in forwarder.outcomes}

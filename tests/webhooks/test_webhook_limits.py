@@ -243,10 +243,10 @@ async def test_an_out_of_range_created_is_refused_and_records_nothing(
     assert b"created" in call.body
     assert forwarder.emitted == [] and forwarder.resumed == []
     # A later genuine event of the same session is applied, not dropped as out of order.
-    headers, payload = signed(make_event("processing"))
+    headers, payload = signed(make_event("verified"))
     later = await Call(headers, [payload]).run(app)
     assert later.status == 200 and b'"forwarded"' in later.body
-    assert [e["status"] for e in forwarder.emitted] == ["processing"]
+    assert [e["status"] for e in forwarder.emitted] == ["verified"]
     assert len(forwarder.resumed) == 1
 
 
