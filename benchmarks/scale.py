@@ -447,7 +447,13 @@ def measure(
                 paused = [s for s in states if s.type.value == "PAUSED"]
                 if not paused:
                     continue
-                after = [s for s in states if s.timestamp > paused[-1].timestamp]
+                # The run goes on once it runs again: at once for a pause, once a worker
+                # has started it again for a suspension.
+                after = [
+                    s
+                    for s in states
+                    if s.timestamp > paused[-1].timestamp and s.type.value == "RUNNING"
+                ]
                 if after:
                     # Submitted, then `processing_seconds` until the final status and its event.
                     event_at = person.submitted_at + emulator.config.processing_seconds

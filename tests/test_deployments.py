@@ -62,19 +62,28 @@ def untyped_fields(schema: dict[str, Any]) -> list[str]:
 
 def test_every_deployment_names_a_loadable_flow_and_block_credentials() -> None:
     names = {d["name"] for d in deployments()}
-    assert names == {"verify-identity", "redact-verification-session", "retention-sweep"}
+    assert names == {
+        "verify-identity",
+        "wake-verify-identity",
+        "redact-verification-session",
+        "retention-sweep",
+    }
     for deployment in deployments():
         flow = load_entrypoint(deployment["entrypoint"])
         assert flow.description
+        if "credentials" not in flow.parameters.properties:
+            assert "parameters" not in deployment  # the wake-up: it never calls Stripe
+            continue
         # A reference to the block document, never a placeholder that `prefect deploy`
         # would replace by the block's data, API key included (issue 11, item 6).
         assert deployment["parameters"]["credentials"] == {"$ref": REFERENCE}
 
 
-def test_the_verify_flow_schedules_redaction_on_the_deployment_the_yaml_defines() -> None:
-    from prefect_stripe_identity.flows import DEFAULT_REDACTION_DEPLOYMENT
+@pytest.mark.parametrize("default", ["DEFAULT_REDACTION_DEPLOYMENT", "DEFAULT_WAKE_DEPLOYMENT"])
+def test_the_verify_flow_schedules_runs_of_the_deployments_the_yaml_defines(default: str) -> None:
+    import prefect_stripe_identity.flows as flows
 
-    flow_name, _, deployment_name = DEFAULT_REDACTION_DEPLOYMENT.partition("/")
+    flow_name, _, deployment_name = getattr(flows, default).partition("/")
     (deployment,) = [d for d in deployments() if d["name"] == deployment_name]
     assert load_entrypoint(deployment["entrypoint"]).name == flow_name
 
@@ -85,7 +94,9 @@ async def test_deployments_apply_with_forms_and_schedules() -> None:
     await credentials.save("stripe-identity", overwrite=True)
     for spec in deployments():
         flow = load_entrypoint(spec["entrypoint"])
-        parameters = {**spec["parameters"], "credentials": credentials}
+        parameters = dict(spec.get("parameters", {}))
+        if "credentials" in parameters:
+            parameters["credentials"] = credentials
         schedules = [
             CronSchedule(cron=s["cron"], timezone=s["timezone"]) for s in spec.get("schedules", [])
         ]
@@ -102,6 +113,8 @@ async def test_deployments_apply_with_forms_and_schedules() -> None:
         schema = stored.parameter_openapi_schema
         assert schema is not None
         assert untyped_fields(schema) == [], spec["name"]
+        if "credentials" not in parameters:
+            continue
         assert schema["properties"]["credentials"].get("$ref") or schema["properties"][
             "credentials"
         ].get("allOf"), "credentials must render as a block picker"
@@ -153,6 +166,7 @@ def test_prefect_deploy_of_the_yaml_stores_no_key_in_deployments_or_flow_runs() 
             "verify-identity/verify-identity": {
                 "client_reference_id": "deployed-1",
                 "provided_details": {"$ref": {"block_document_id": str(details_id)}},
+                "wait": "poll",  # no webhook receiver here: the deployment's webhook wait
                 "timeout": "PT1M",
                 "poll_interval_seconds": 0.2,
                 "max_poll_interval_seconds": 0.5,

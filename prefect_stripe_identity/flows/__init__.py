@@ -3,6 +3,7 @@
 from prefect_stripe_identity.flows._inputs import (
     FLOW_RUN_METADATA_KEY,
     RETENTION_METADATA_KEY,
+    TERMINAL_STATUSES,
     VerificationSessionUpdate,
 )
 from prefect_stripe_identity.flows._retention import (
@@ -16,17 +17,21 @@ from prefect_stripe_identity.flows._retention import (
 )
 from prefect_stripe_identity.flows._verify import (
     DEFAULT_REDACTION_DEPLOYMENT,
+    DEFAULT_WAKE_DEPLOYMENT,
     CheckResult,
     ProvidedDetailsInput,
     VerificationOutcome,
     verify_identity,
 )
 from prefect_stripe_identity.flows._verify_async import averify_identity
+from prefect_stripe_identity.flows._wake import wake_verify_identity
 
 __all__ = [
     "DEFAULT_REDACTION_DEPLOYMENT",
+    "DEFAULT_WAKE_DEPLOYMENT",
     "FLOW_RUN_METADATA_KEY",
     "RETENTION_METADATA_KEY",
+    "TERMINAL_STATUSES",
     "CheckResult",
     "ProvidedDetailsInput",
     "SessionRedactionResult",
@@ -40,4 +45,5 @@ __all__ = [
     "redact_expired_verification_sessions",
     "redact_verification_session_flow",
     "verify_identity",
+    "wake_verify_identity",
 ]

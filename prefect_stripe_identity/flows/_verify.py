@@ -10,12 +10,14 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any, Literal
+from uuid import UUID
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
+from prefect.context import FlowRunContext
 from prefect.deployments import run_deployment
 from prefect.exceptions import FlowPauseTimeout, ObjectNotFound, Pause
-from prefect.flow_runs import pause_flow_run
+from prefect.flow_runs import pause_flow_run, suspend_flow_run
 from pydantic import BaseModel, Field
 
 from prefect_stripe_identity._client import StripeIdentityClient
@@ -49,6 +51,15 @@ from prefect_stripe_identity.flows._link import (
     send_link,
 )
 from prefect_stripe_identity.flows._parameters import ProvidedDetailsInput, refuse_inline
+from prefect_stripe_identity.flows._suspend import (
+    WaitCheckpoint,
+    resumed_checkpoint,
+    save_checkpoint,
+    schedule_wake,
+    suspend_key,
+    suspend_timeout,
+    unschedule_wake,
+)
 from prefect_stripe_identity.flows._wake import PAUSE_MARGIN_SECONDS, wake_at_deadline
 from prefect_stripe_identity.models import (
     SessionOptionsParams,
@@ -67,6 +78,7 @@ from prefect_stripe_identity.tasks import (
 
 __all__ = [
     "DEFAULT_REDACTION_DEPLOYMENT",
+    "DEFAULT_WAKE_DEPLOYMENT",
     "MAX_REPLACED_SESSIONS",
     "ROLLBACK_NETWORK_RETRIES",
     "CheckResult",
@@ -77,6 +89,8 @@ __all__ = [
 
 #: The per-session redaction deployment that `flows/prefect.yaml` defines.
 DEFAULT_REDACTION_DEPLOYMENT = "redact-verification-session/redact-verification-session"
+#: The deployment that wakes a suspended verification at its deadline (`flows/prefect.yaml`).
+DEFAULT_WAKE_DEPLOYMENT = "wake-verify-identity/wake-verify-identity"
 
 FINAL_STATUSES = frozenset({"verified", "canceled"})
 #: How long a flow whose person submitted right at the deadline waits for Stripe's answer.
@@ -275,6 +289,16 @@ class _Watch:
         self.report_id = session.last_verification_report_id
         self.failed_attempts: list[str] = []
 
+    @classmethod
+    def restored(cls, checkpoint: WaitCheckpoint, flow_run_id: str | None) -> _Watch:
+        """What the run had seen when it suspended (``checkpoint``)."""
+        watch = cls.__new__(cls)
+        watch.flow_run_id = flow_run_id
+        watch.status = checkpoint.status
+        watch.report_id = checkpoint.report_id
+        watch.failed_attempts = list(checkpoint.failed_attempts)
+        return watch
+
     def see(self, session: VerificationSession) -> bool:
         """Record ``session``; True when it carries a failed attempt not seen before."""
         new_failure = (
@@ -320,32 +344,92 @@ def _wait_by_polling(
     return session, False
 
 
+class _WebhookWait:
+    """What one attempt's webhook wait carries from pause to pause (shared by the twins).
+
+    It pauses the run in its process, or, once a wake run is scheduled at the deadline
+    (``wake_run_id``), suspends it: the process ends, and the resume starts a new attempt
+    that goes on from the checkpoint saved here (see `flows/_suspend.py`). ``resumed`` is
+    the suspension this attempt resumes (0: none)."""
+
+    def __init__(
+        self,
+        run: _Run,
+        *,
+        pause_poll_seconds: int,
+        checkpoint: WaitCheckpoint | None,
+        wake_run_id: UUID | None,
+    ) -> None:
+        self.run = run
+        self.pause_poll_seconds = pause_poll_seconds
+        self.wake_run_id = wake_run_id
+        self.suspending = wake_run_id is not None
+        self.resumed = checkpoint.pause if checkpoint else 0
+        self.pauses = self.resumed
+        self.newest_event = checkpoint.newest_event if checkpoint else 0
+
+    def checkpoint(self, session: VerificationSession) -> WaitCheckpoint:
+        """What the next attempt needs to go on after this suspension."""
+        return WaitCheckpoint(
+            pause=self.pauses,
+            started_at=self.run.started_at,
+            session_id=session.id,
+            created=self.run.created == session.id,
+            status=self.run.watch.status,
+            report_id=self.run.watch.report_id,
+            failed_attempts=self.run.watch.failed_attempts,
+            newest_event=self.newest_event,
+            wake_run_id=self.wake_run_id,
+        )
+
+    def is_news(self, update: VerificationSessionUpdate, session: VerificationSession) -> bool:
+        """Whether ``update`` is about ``session`` and not older than what came before: an
+        older event never moves the flow backwards."""
+        if update.session_id != session.id or (update.event_created or 0) < self.newest_event:
+            return False
+        self.newest_event = update.event_created or self.newest_event
+        return True
+
+
+def _next_update(
+    wait: _WebhookWait, session: VerificationSession, remaining: float
+) -> VerificationSessionUpdate:
+    """The next update of ``session``, from a pause; or the run suspends here (`Pause`)."""
+    wait.pauses += 1
+    if wait.suspending:
+        save_checkpoint(wait.checkpoint(session))
+        return suspend_flow_run(
+            wait_for_input=VerificationSessionUpdate,
+            timeout=suspend_timeout(remaining),
+            key=suspend_key(wait.pauses),
+        )
+    run_id = current_flow_run_id()
+    with wake_at_deadline(run_id, session.id, str(session.status), deadline=wait.run.deadline):
+        return pause_flow_run(
+            wait_for_input=VerificationSessionUpdate,
+            timeout=math.ceil(remaining) + PAUSE_MARGIN_SECONDS,
+            poll_interval=wait.pause_poll_seconds,
+            key=f"stripe-identity-wait-{wait.pauses}",
+        )
+
+
 def _wait_by_webhook(
-    credentials: StripeIdentityCredentials,
+    run: _Run,
     session: VerificationSession,
-    watch: _Watch,
+    wait: _WebhookWait,
     *,
-    deadline: float,
-    pause_poll_seconds: int,
     stop_on_failure: bool,
     fallback: Callable[[VerificationSession], tuple[VerificationSession, bool]],
 ) -> tuple[VerificationSession, bool]:
-    newest_event = 0
-    pauses = 0
-    run_id = current_flow_run_id()
+    # A resumed attempt's session was just retrieved: the update it resumed with is in it.
+    if wait.resumed and run.watch.see(session) and stop_on_failure:
+        return session, False
     while str(session.status) not in FINAL_STATUSES:
-        remaining = deadline - time.monotonic()
+        remaining = run.deadline - time.monotonic()
         if remaining <= 0:
             return session, True
-        pauses += 1
         try:
-            with wake_at_deadline(run_id, session.id, str(session.status), deadline=deadline):
-                update = pause_flow_run(
-                    wait_for_input=VerificationSessionUpdate,
-                    timeout=math.ceil(remaining) + PAUSE_MARGIN_SECONDS,
-                    poll_interval=pause_poll_seconds,
-                    key=f"stripe-identity-wait-{pauses}",
-                )
+            update: VerificationSessionUpdate | None = _next_update(wait, session, remaining)
         except FlowPauseTimeout:
             update = None  # the wake-up never landed; the run is failed by now
         except RuntimeError as exc:  # the run cannot pause (e.g. the server refused it)
@@ -354,15 +438,14 @@ def _wait_by_webhook(
         if update is None or update.deadline:
             # A lost webhook never loses a verification: look once before giving up.
             get_run_logger().info("No webhook came in time: checking the session once.")
-            session = retrieve_verification_session(credentials, session.id)
-            watch.see(session)
+            session = retrieve_verification_session(run.credentials, session.id)
+            run.watch.see(session)
             return session, str(session.status) not in FINAL_STATUSES
-        if update.session_id != session.id or (update.event_created or 0) < newest_event:
-            continue  # an older event never moves the flow backwards
-        newest_event = update.event_created or newest_event
-        if update.status in FINAL_STATUSES or update.last_error_code:
-            session = retrieve_verification_session(credentials, session.id)
-            if watch.see(session) and stop_on_failure:
+        if not wait.is_news(update, session):
+            continue
+        if update.moves_the_flow():
+            session = retrieve_verification_session(run.credentials, session.id)
+            if run.watch.see(session) and stop_on_failure:
                 break
     return session, False
 
@@ -437,6 +520,7 @@ def verify_identity(
     link_notification: str | None = None,
     link_message: str = DEFAULT_LINK_MESSAGE,
     redaction_deployment: str | None = DEFAULT_REDACTION_DEPLOYMENT,
+    wake_deployment: str | None = DEFAULT_WAKE_DEPLOYMENT,
     poll_interval_seconds: float = 5.0,
     max_poll_interval_seconds: float = 60.0,
     pause_poll_seconds: int = 10,
@@ -457,8 +541,10 @@ def verify_identity(
         related_customer: A Stripe customer id.
         session_id: Attach to a session created elsewhere (e.g. by your web app) instead
             of creating one; leave the creation parameters empty then.
-        wait: "poll" retrieves the session with growing intervals; "webhook" pauses the
-            flow run until the webhook receiver resumes it (no Stripe call while waiting).
+        wait: "poll" retrieves the session with growing intervals; "webhook" waits until
+            the webhook receiver resumes the run (no Stripe call while waiting): a
+            deployment run suspends (no process while waiting, see `wake_deployment`),
+            any other run pauses in its process.
         timeout: How long the person has to finish.
         retention_days: How long the person's data is kept after the verification
             window, in days (or a duration), before it is redacted.
@@ -477,6 +563,9 @@ def verify_identity(
             `{client_reference_id}` are replaced, no other placeholder is allowed.
         redaction_deployment: The per-session redaction deployment to schedule at the end
             of the retention; empty to rely on the retention sweep alone.
+        wake_deployment: The deployment that resumes a suspended run at its deadline
+            (`wake_verify_identity`); without it (empty, or not deployed) a deployment
+            run pauses in its process instead of suspending.
         poll_interval_seconds: First interval between two looks at the session.
         max_poll_interval_seconds: Longest interval between two looks.
         pause_poll_seconds: How often a paused run checks whether it was resumed.
@@ -504,16 +593,20 @@ def verify_identity(
         max_poll_interval_seconds=max_poll_interval_seconds,
         link_message=link_message,
     )
-    run = _Run(credentials, timeout=timeout, retention=retention)
     hook = _load_hook(session_ready_hook)
     link = load_link_notification(link_notification, link_message)
+    checkpoint = resumed_checkpoint()  # set when this attempt resumes a suspension
+    run = _Run(credentials, timeout=timeout, retention=retention, checkpoint=checkpoint)
     with _cancel_on_failure(run):
-        session = _create_or_attach(run, session_id, {"type": type, **creation})
-        if hook is not None and session.status == "requires_input":
-            hook(session)
-        if link is not None and session.status == "requires_input":
-            send_link(link, session)
-        session = _annotate(run, session)
+        if checkpoint is None:
+            session = _create_or_attach(run, session_id, {"type": type, **creation})
+            if hook is not None and session.status == "requires_input":
+                hook(session)
+            if link is not None and session.status == "requires_input":
+                send_link(link, session)
+            session = _annotate(run, session)
+        else:  # created, sent and annotated before the suspension: never twice
+            session = _reattach(run, checkpoint)
         session, timed_out = _wait(
             run,
             session,
@@ -522,6 +615,8 @@ def verify_identity(
             max_poll_interval_seconds=max_poll_interval_seconds,
             pause_poll_seconds=pause_poll_seconds,
             stop_on_failure=stop_on_failure,
+            wake_deployment=wake_deployment,
+            checkpoint=checkpoint,
         )
         canceled_by_flow = False
         if timed_out and cancel_on_timeout and session.status == "requires_input":
@@ -548,15 +643,22 @@ class _Run:
     """What every step of one `verify_identity` run shares."""
 
     def __init__(
-        self, credentials: StripeIdentityCredentials, *, timeout: timedelta, retention: timedelta
+        self,
+        credentials: StripeIdentityCredentials,
+        *,
+        timeout: timedelta,
+        retention: timedelta,
+        checkpoint: WaitCheckpoint | None = None,
     ) -> None:
         run_id = current_flow_run_id()
         self.credentials = credentials
         self.flow_run_id = str(run_id) if run_id else None
         self.logger = get_run_logger()
-        self.started_at = _now()
-        self.deadline = time.monotonic() + timeout.total_seconds()
-        self.retention_until = self.started_at + timeout + retention
+        # A resumed attempt keeps the first one's clock: same deadline, same retention.
+        self.started_at = checkpoint.started_at if checkpoint else _now()
+        self.deadline_at = self.started_at + timeout
+        self.deadline = time.monotonic() + (self.deadline_at - _now()).total_seconds()
+        self.retention_until = self.deadline_at + retention
         self.watch: _Watch  # set by the first step, once the session is known
         self.created: str | None = None  # the session this run created, if any
 
@@ -574,6 +676,16 @@ def _create_or_attach(
         emit_session_event(session, status="created", flow_run_id=run.flow_run_id)
         run.logger.info("Created verification session %s.", session.id)
     run.watch = _Watch(session, run.flow_run_id)
+    return session
+
+
+def _reattach(run: _Run, checkpoint: WaitCheckpoint) -> VerificationSession:
+    """Steps 1 and 2 of an attempt that resumes a suspension: the session as it is now,
+    and what the run had seen of it before (its failed attempts, its own session)."""
+    session = retrieve_verification_session(run.credentials, checkpoint.session_id)
+    run.created = session.id if checkpoint.created else None
+    run.watch = _Watch.restored(checkpoint, run.flow_run_id)
+    run.logger.info("Resumed: %s is %s.", session.id, session.status)
     return session
 
 
@@ -602,6 +714,8 @@ def _wait(
     max_poll_interval_seconds: float,
     pause_poll_seconds: int,
     stop_on_failure: bool,
+    wake_deployment: str | None,
+    checkpoint: WaitCheckpoint | None,
 ) -> tuple[VerificationSession, bool]:
     """Step 3: wait for the person until a final status or the deadline; True if timed out."""
 
@@ -623,15 +737,54 @@ def _wait(
         # a webhook wait would last until the timeout.
         run.logger.info("%s does not name this run: polling instead of webhooks.", session.id)
         return poll(session)
-    return _wait_by_webhook(
-        run.credentials,
-        session,
-        run.watch,
-        deadline=run.deadline,
-        pause_poll_seconds=pause_poll_seconds,
-        stop_on_failure=stop_on_failure,
-        fallback=poll,
+    wake_run_id = (
+        checkpoint.wake_run_id
+        if checkpoint
+        else _schedule_wake_if_suspendable(run, session, wake_deployment)
     )
+    wait_state = _WebhookWait(
+        run, pause_poll_seconds=pause_poll_seconds, checkpoint=checkpoint, wake_run_id=wake_run_id
+    )
+    result = _wait_by_webhook(
+        run, session, wait_state, stop_on_failure=stop_on_failure, fallback=poll
+    )
+    _unschedule_wake(run, wake_run_id)
+    return result
+
+
+def _unschedule_wake(run: _Run, wake_run_id: UUID | None) -> None:
+    try:
+        unschedule_wake(wake_run_id)
+    except Exception as exc:  # the wake run then finds this run finished, and ends
+        run.logger.debug("Could not delete wake run %s: %s", wake_run_id, type(exc).__name__)
+
+
+def _suspendable_run_id() -> UUID | None:
+    """The current flow run's id if Prefect can suspend it: a deployment's run, not a
+    subflow (Prefect refuses the others, which can only pause in their process)."""
+    context = FlowRunContext.get()
+    flow_run = context.flow_run if context else None
+    if flow_run is None or flow_run.deployment_id is None or flow_run.parent_task_run_id:
+        return None
+    return flow_run.id
+
+
+def _schedule_wake_if_suspendable(
+    run: _Run, session: VerificationSession, wake_deployment: str | None
+) -> UUID | None:
+    """The wake run scheduled at the deadline, if the wait may suspend: a run Prefect can
+    suspend, and a wake deployment (nothing else would wake it). None: pause instead."""
+    run_id = _suspendable_run_id()
+    if run_id is None or not wake_deployment:
+        return None
+    try:
+        wake_run_id = schedule_wake(wake_deployment, run_id, session.id, run.deadline_at)
+    except Exception as exc:  # Prefect refused: waiting in the process still works
+        run.logger.warning("Could not schedule the wake-up (%s): pausing instead.", exc)
+        return None
+    if wake_run_id is None:
+        run.logger.info("No deployment %r: pausing in this process.", wake_deployment)
+    return wake_run_id
 
 
 def _cancel_at_timeout(

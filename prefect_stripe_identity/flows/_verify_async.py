@@ -13,12 +13,13 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
+from uuid import UUID
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_markdown_artifact
 from prefect.deployments import arun_deployment
 from prefect.exceptions import FlowPauseTimeout, ObjectNotFound, Pause
-from prefect.flow_runs import apause_flow_run
+from prefect.flow_runs import apause_flow_run, asuspend_flow_run
 
 from prefect_stripe_identity._client import AsyncStripeIdentityClient
 from prefect_stripe_identity._exceptions import (
@@ -48,8 +49,18 @@ from prefect_stripe_identity.flows._link import (
     asend_link,
 )
 from prefect_stripe_identity.flows._parameters import ProvidedDetailsInput, refuse_inline
+from prefect_stripe_identity.flows._suspend import (
+    WaitCheckpoint,
+    aresumed_checkpoint,
+    asave_checkpoint,
+    aschedule_wake,
+    aunschedule_wake,
+    suspend_key,
+    suspend_timeout,
+)
 from prefect_stripe_identity.flows._verify import (
     DEFAULT_REDACTION_DEPLOYMENT,
+    DEFAULT_WAKE_DEPLOYMENT,
     FINAL_STATUSES,
     PROCESSING_GRACE,
     VerificationOutcome,
@@ -59,7 +70,9 @@ from prefect_stripe_identity.flows._verify import (
     _outcome,
     _report_left_open,
     _Run,
+    _suspendable_run_id,
     _Watch,
+    _WebhookWait,
 )
 from prefect_stripe_identity.flows._wake import PAUSE_MARGIN_SECONDS, awake_at_deadline
 from prefect_stripe_identity.models import (
@@ -185,34 +198,47 @@ async def _await_by_polling(
     return session, False
 
 
+async def _anext_update(
+    wait: _WebhookWait, session: VerificationSession, remaining: float
+) -> VerificationSessionUpdate:
+    """The next update of ``session``, from a pause; or the run suspends here (`Pause`)."""
+    wait.pauses += 1
+    if wait.suspending:
+        await asave_checkpoint(wait.checkpoint(session))
+        return await asuspend_flow_run(
+            wait_for_input=VerificationSessionUpdate,
+            timeout=suspend_timeout(remaining),
+            key=suspend_key(wait.pauses),
+        )
+    run_id = current_flow_run_id()
+    async with awake_at_deadline(
+        run_id, session.id, str(session.status), deadline=wait.run.deadline
+    ):
+        return await apause_flow_run(
+            wait_for_input=VerificationSessionUpdate,
+            timeout=math.ceil(remaining) + PAUSE_MARGIN_SECONDS,
+            poll_interval=wait.pause_poll_seconds,
+            key=f"stripe-identity-wait-{wait.pauses}",
+        )
+
+
 async def _await_by_webhook(
-    credentials: StripeIdentityCredentials,
+    run: _Run,
     session: VerificationSession,
-    watch: _Watch,
+    wait: _WebhookWait,
     *,
-    deadline: float,
-    pause_poll_seconds: int,
     stop_on_failure: bool,
     fallback: Callable[[VerificationSession], Awaitable[tuple[VerificationSession, bool]]],
 ) -> tuple[VerificationSession, bool]:
-    newest_event = 0
-    pauses = 0
-    run_id = current_flow_run_id()
+    # A resumed attempt's session was just retrieved: the update it resumed with is in it.
+    if wait.resumed and run.watch.see(session) and stop_on_failure:
+        return session, False
     while str(session.status) not in FINAL_STATUSES:
-        remaining = deadline - time.monotonic()
+        remaining = run.deadline - time.monotonic()
         if remaining <= 0:
             return session, True
-        pauses += 1
         try:
-            async with awake_at_deadline(
-                run_id, session.id, str(session.status), deadline=deadline
-            ):
-                update = await apause_flow_run(
-                    wait_for_input=VerificationSessionUpdate,
-                    timeout=math.ceil(remaining) + PAUSE_MARGIN_SECONDS,
-                    poll_interval=pause_poll_seconds,
-                    key=f"stripe-identity-wait-{pauses}",
-                )
+            update: VerificationSessionUpdate | None = await _anext_update(wait, session, remaining)
         except FlowPauseTimeout:
             update = None  # the wake-up never landed; the run is failed by now
         except RuntimeError as exc:  # the run cannot pause (e.g. the server refused it)
@@ -221,15 +247,14 @@ async def _await_by_webhook(
         if update is None or update.deadline:
             # A lost webhook never loses a verification: look once before giving up.
             get_run_logger().info("No webhook came in time: checking the session once.")
-            session = await aretrieve_verification_session(credentials, session.id)
-            watch.see(session)
+            session = await aretrieve_verification_session(run.credentials, session.id)
+            run.watch.see(session)
             return session, str(session.status) not in FINAL_STATUSES
-        if update.session_id != session.id or (update.event_created or 0) < newest_event:
-            continue  # an older event never moves the flow backwards
-        newest_event = update.event_created or newest_event
-        if update.status in FINAL_STATUSES or update.last_error_code:
-            session = await aretrieve_verification_session(credentials, session.id)
-            if watch.see(session) and stop_on_failure:
+        if not wait.is_news(update, session):
+            continue
+        if update.moves_the_flow():
+            session = await aretrieve_verification_session(run.credentials, session.id)
+            if run.watch.see(session) and stop_on_failure:
                 break
     return session, False
 
@@ -291,6 +316,7 @@ async def averify_identity(
     link_notification: str | None = None,
     link_message: str = DEFAULT_LINK_MESSAGE,
     redaction_deployment: str | None = DEFAULT_REDACTION_DEPLOYMENT,
+    wake_deployment: str | None = DEFAULT_WAKE_DEPLOYMENT,
     poll_interval_seconds: float = 5.0,
     max_poll_interval_seconds: float = 60.0,
     pause_poll_seconds: int = 10,
@@ -311,8 +337,10 @@ async def averify_identity(
         related_customer: A Stripe customer id.
         session_id: Attach to a session created elsewhere (e.g. by your web app) instead
             of creating one; leave the creation parameters empty then.
-        wait: "poll" retrieves the session with growing intervals; "webhook" pauses the
-            flow run until the webhook receiver resumes it (no Stripe call while waiting).
+        wait: "poll" retrieves the session with growing intervals; "webhook" waits until
+            the webhook receiver resumes the run (no Stripe call while waiting): a
+            deployment run suspends (no process while waiting, see `wake_deployment`),
+            any other run pauses in its process.
         timeout: How long the person has to finish.
         retention_days: How long the person's data is kept after the verification
             window, in days (or a duration), before it is redacted.
@@ -331,6 +359,9 @@ async def averify_identity(
             `{client_reference_id}` are replaced, no other placeholder is allowed.
         redaction_deployment: The per-session redaction deployment to schedule at the end
             of the retention; empty to rely on the retention sweep alone.
+        wake_deployment: The deployment that resumes a suspended run at its deadline
+            (`wake_verify_identity`); without it (empty, or not deployed) a deployment
+            run pauses in its process instead of suspending.
         poll_interval_seconds: First interval between two looks at the session.
         max_poll_interval_seconds: Longest interval between two looks.
         pause_poll_seconds: How often a paused run checks whether it was resumed.
@@ -358,18 +389,22 @@ async def averify_identity(
         max_poll_interval_seconds=max_poll_interval_seconds,
         link_message=link_message,
     )
-    run = _Run(credentials, timeout=timeout, retention=retention)
     hook = _load_hook(session_ready_hook)
     link = await aload_link_notification(link_notification, link_message)
+    checkpoint = await aresumed_checkpoint()  # set when this attempt resumes a suspension
+    run = _Run(credentials, timeout=timeout, retention=retention, checkpoint=checkpoint)
     async with _acancel_on_failure(run):
-        session = await _acreate_or_attach(run, session_id, {"type": type, **creation})
-        if hook is not None and session.status == "requires_input":
-            outcome = hook(session)
-            if inspect.isawaitable(outcome):
-                await outcome
-        if link is not None and session.status == "requires_input":
-            await asend_link(link, session)
-        session = await _aannotate(run, session)
+        if checkpoint is None:
+            session = await _acreate_or_attach(run, session_id, {"type": type, **creation})
+            if hook is not None and session.status == "requires_input":
+                outcome = hook(session)
+                if inspect.isawaitable(outcome):
+                    await outcome
+            if link is not None and session.status == "requires_input":
+                await asend_link(link, session)
+            session = await _aannotate(run, session)
+        else:  # created, sent and annotated before the suspension: never twice
+            session = await _areattach(run, checkpoint)
         session, timed_out = await _await(
             run,
             session,
@@ -378,6 +413,8 @@ async def averify_identity(
             max_poll_interval_seconds=max_poll_interval_seconds,
             pause_poll_seconds=pause_poll_seconds,
             stop_on_failure=stop_on_failure,
+            wake_deployment=wake_deployment,
+            checkpoint=checkpoint,
         )
         canceled_by_flow = False
         if timed_out and cancel_on_timeout and session.status == "requires_input":
@@ -418,6 +455,15 @@ async def _acreate_or_attach(
     return session
 
 
+async def _areattach(run: _Run, checkpoint: WaitCheckpoint) -> VerificationSession:
+    """Steps 1 and 2 of an attempt that resumes a suspension: see `_verify._reattach`."""
+    session = await aretrieve_verification_session(run.credentials, checkpoint.session_id)
+    run.created = session.id if checkpoint.created else None
+    run.watch = _Watch.restored(checkpoint, run.flow_run_id)
+    run.logger.info("Resumed: %s is %s.", session.id, session.status)
+    return session
+
+
 async def _aannotate(run: _Run, session: VerificationSession) -> VerificationSession:
     """Step 2: see `_verify._annotate`."""
     if session.status != "requires_input":
@@ -441,6 +487,8 @@ async def _await(
     max_poll_interval_seconds: float,
     pause_poll_seconds: int,
     stop_on_failure: bool,
+    wake_deployment: str | None,
+    checkpoint: WaitCheckpoint | None,
 ) -> tuple[VerificationSession, bool]:
     """Step 3: wait for the person until a final status or the deadline; True if timed out."""
 
@@ -460,15 +508,43 @@ async def _await(
     if session.metadata.get(FLOW_RUN_METADATA_KEY) != run.flow_run_id:
         run.logger.info("%s does not name this run: polling instead of webhooks.", session.id)
         return await poll(session)
-    return await _await_by_webhook(
-        run.credentials,
-        session,
-        run.watch,
-        deadline=run.deadline,
-        pause_poll_seconds=pause_poll_seconds,
-        stop_on_failure=stop_on_failure,
-        fallback=poll,
+    wake_run_id = (
+        checkpoint.wake_run_id
+        if checkpoint
+        else await _aschedule_wake_if_suspendable(run, session, wake_deployment)
     )
+    wait_state = _WebhookWait(
+        run, pause_poll_seconds=pause_poll_seconds, checkpoint=checkpoint, wake_run_id=wake_run_id
+    )
+    result = await _await_by_webhook(
+        run, session, wait_state, stop_on_failure=stop_on_failure, fallback=poll
+    )
+    await _aunschedule_wake(run, wake_run_id)
+    return result
+
+
+async def _aunschedule_wake(run: _Run, wake_run_id: UUID | None) -> None:
+    try:
+        await aunschedule_wake(wake_run_id)
+    except Exception as exc:  # the wake run then finds this run finished, and ends
+        run.logger.debug("Could not delete wake run %s: %s", wake_run_id, type(exc).__name__)
+
+
+async def _aschedule_wake_if_suspendable(
+    run: _Run, session: VerificationSession, wake_deployment: str | None
+) -> UUID | None:
+    """See `_verify._schedule_wake_if_suspendable`."""
+    run_id = _suspendable_run_id()
+    if run_id is None or not wake_deployment:
+        return None
+    try:
+        wake_run_id = await aschedule_wake(wake_deployment, run_id, session.id, run.deadline_at)
+    except Exception as exc:  # Prefect refused: waiting in the process still works
+        run.logger.warning("Could not schedule the wake-up (%s): pausing instead.", exc)
+        return None
+    if wake_run_id is None:
+        run.logger.info("No deployment %r: pausing in this process.", wake_deployment)
+    return wake_run_id
 
 
 async def _acancel_at_timeout(

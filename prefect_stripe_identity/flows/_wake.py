@@ -1,4 +1,4 @@
-"""The flow's own wake-up at its deadline while it is paused for a webhook.
+"""The flow's own wake-up at its deadline while it waits for a webhook.
 
 A Prefect pause has one timeout for both sides: the flow process stops waiting and the
 server fails the run ("paused and never resumed") at the same instant, so a flow that
@@ -7,6 +7,9 @@ that comes just after the deadline is refused with the run failed. Instead the f
 with a server timeout a margin past its deadline and resumes itself at the deadline with a
 `VerificationSessionUpdate` marked ``deadline``, through the same resume path the webhook
 receiver uses: the run stays alive to look at the session once more and cancel it.
+
+A suspended run has no process to wake it (`flows/_suspend.py`): `wake_verify_identity`,
+deployed beside it, is scheduled at the run's deadline and resumes it the same way.
 """
 
 from __future__ import annotations
@@ -19,17 +22,24 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from uuid import UUID
 
-from prefect.exceptions import FlowPauseTimeout
+from prefect import flow, get_client, get_run_logger
+from prefect.client.schemas.objects import StateType
+from prefect.client.schemas.responses import SetStateStatus
+from prefect.exceptions import FlowPauseTimeout, ObjectNotFound
 from prefect.flow_runs import aresume_flow_run, resume_flow_run
 
 from prefect_stripe_identity._logging import get_logger
 from prefect_stripe_identity.flows._inputs import VerificationSessionUpdate
+from prefect_stripe_identity.serializers import masking_json_serializer
 
 #: How long past the flow's deadline the server keeps the pause: time for the wake-up to
 #: land. Only a wake-up that cannot reach the server at all lets the pause expire.
 PAUSE_MARGIN_SECONDS = 60
 #: How often a wake-up that found the run not (yet) paused tries again.
 WAKE_RETRY_SECONDS = 1.0
+#: How long the wake deployment's run keeps trying a run that is busy (resumed by a
+#: webhook just now, on its way to suspend again) before it leaves it to the run itself.
+WAKE_PATIENCE_SECONDS = 300.0
 
 logger = get_logger("prefect_stripe_identity.flows")
 
@@ -103,3 +113,49 @@ async def awake_at_deadline(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+@flow(
+    name="wake-verify-identity",
+    description=(
+        "Resume a suspended verify-identity run at its deadline, so it looks at its "
+        "session once more and cancels it if the person has not finished."
+    ),
+    result_serializer=masking_json_serializer(),
+    log_prints=False,
+)
+def wake_verify_identity(flow_run_id: UUID, session_id: str) -> str:
+    """Resume the suspended ``verify_identity`` run ``flow_run_id`` at its deadline.
+
+    `verify_identity` schedules a run of this flow's deployment at its deadline before it
+    first suspends (one per verify run). A run that is busy (just resumed by a webhook)
+    is tried again for `WAKE_PATIENCE_SECONDS`; a finished one needs nothing.
+
+    Args:
+        flow_run_id: The waiting ``verify_identity`` flow run.
+        session_id: Its verification session.
+
+    Returns:
+        What came of it: "resumed", "finished", "gone" or "busy".
+    """
+    logger = get_run_logger()
+    run_input = _wake_input(session_id, "requires_input")
+    deadline = time.monotonic() + WAKE_PATIENCE_SECONDS
+    with get_client(sync_client=True) as client:
+        while True:
+            try:
+                state = client.read_flow_run(flow_run_id).state
+            except ObjectNotFound:
+                return "gone"
+            if state is not None and (state.is_final() or state.type == StateType.CANCELLING):
+                logger.info("Flow run %s has finished: nothing to wake.", flow_run_id)
+                return "finished"
+            if state is not None and state.is_paused():
+                result = client.resume_flow_run(flow_run_id, run_input=run_input)
+                if result.status == SetStateStatus.ACCEPT:
+                    logger.info("Woke flow run %s at its deadline.", flow_run_id)
+                    return "resumed"
+            if time.monotonic() > deadline:
+                logger.warning("Flow run %s stayed busy: not woken.", flow_run_id)
+                return "busy"
+            time.sleep(WAKE_RETRY_SECONDS)

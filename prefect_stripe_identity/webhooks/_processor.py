@@ -33,8 +33,11 @@ from uuid import UUID
 from pydantic import ValidationError
 
 from prefect_stripe_identity._logging import get_logger
-from prefect_stripe_identity.flows import FLOW_RUN_METADATA_KEY, VerificationSessionUpdate
-from prefect_stripe_identity.flows._inputs import TERMINAL_STATUSES
+from prefect_stripe_identity.flows import (
+    FLOW_RUN_METADATA_KEY,
+    TERMINAL_STATUSES,
+    VerificationSessionUpdate,
+)
 from prefect_stripe_identity.models import VerificationSession
 from prefect_stripe_identity.webhooks._dedupe import (
     DEFAULT_DEDUPE_SIZE,

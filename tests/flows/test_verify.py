@@ -49,6 +49,13 @@ class Person(threading.Thread):
                 page = client.verification_sessions.list(client_reference_id=self.reference)
                 session_id = page.data[0].id if page.data else None
                 time.sleep(0.05)
+            # The person opens the link once the flow has annotated the session (under
+            # load, a submission between the create and the annotate would refuse it).
+            while (
+                RETENTION_METADATA_KEY
+                not in client.verification_sessions.retrieve(session_id).metadata
+            ):
+                time.sleep(0.05)
             for outcome in self.outcomes:
                 while client.verification_sessions.retrieve(session_id).status != "requires_input":
                     time.sleep(0.05)

@@ -20,7 +20,8 @@ from prefect_stripe_identity.models import VerificationSession
 
 pytestmark = pytest.mark.usefixtures("prefect_engine")
 
-EMULATOR_CONFIG = EmulatorConfig(processing_seconds=0.5, redaction_seconds=0, tick_seconds=0.05)
+# Processing lasts long enough that a loaded machine still sees the session in it.
+EMULATOR_CONFIG = EmulatorConfig(processing_seconds=2, redaction_seconds=0, tick_seconds=0.05)
 
 FAST: dict[str, Any] = {
     "poll_interval_seconds": 0.1,
@@ -39,8 +40,10 @@ def submit_at_the_deadline(emulator: EmulatorServer, *, until: str) -> Any:
             f"{emulator.url}/_emulator/verification_sessions/{session.id}/submit",
             data={"outcome": "verified"},
         ).raise_for_status()
+        deadline = time.monotonic() + 30
         with StripeIdentityClient(KEY, api_base=emulator.url) as client:
-            while client.verification_sessions.retrieve(session.id).status != until:
+            while (status := client.verification_sessions.retrieve(session.id).status) != until:
+                assert time.monotonic() < deadline, f"the session never became {until}: {status}"
                 time.sleep(0.02)
         return session, True
 
