@@ -29,11 +29,16 @@ from datetime import timedelta
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from prefect.blocks.core import Block
-from pydantic import ConfigDict, Field, GetCoreSchemaHandler, GetJsonSchemaHandler, SecretStr
+from pydantic import (
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    SecretStr,
+    WithJsonSchema,
+)
 from pydantic.config import JsonDict
 from pydantic.fields import FieldInfo
-from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import PydanticCustomError, core_schema
 
 from prefect_stripe_identity.credentials import StripeIdentityCredentials
 from prefect_stripe_identity.models import ProvidedDetailsParams
@@ -78,6 +83,7 @@ class Duration:
     """A duration parameter: in the form (its JSON schema) a plain number of ``unit``,
     more than 0 and at most ``maximum``; from Python also a `timedelta`. Validated, the
     value is a `timedelta` (`as_timedelta` converts a default that was not validated).
+    `Timeout` and `RetentionDays` are made of one each.
 
     Strings are refused, ISO 8601 durations included: the form's field is a number, and
     ``"120"`` would otherwise mean seconds to pydantic whatever the unit."""
@@ -85,19 +91,8 @@ class Duration:
     unit: Literal["seconds", "days"]
     maximum: float
 
-    def __get_pydantic_core_schema__(
-        self, source: Any, handler: GetCoreSchemaHandler
-    ) -> core_schema.CoreSchema:
-        return core_schema.no_info_plain_validator_function(
-            self.validate,
-            serialization=core_schema.plain_serializer_function_ser_schema(
-                self.serialize, when_used="json"
-            ),
-        )
-
-    def __get_pydantic_json_schema__(
-        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
-    ) -> JsonSchemaValue:
+    def json_schema(self) -> JsonDict:
+        """The form's field: a number in bounds."""
         return {"type": "number", "exclusiveMinimum": 0, "maximum": self.maximum}
 
     def validate(self, value: Any) -> timedelta:
@@ -121,14 +116,13 @@ class Duration:
             return value.total_seconds() / _SECONDS_PER_UNIT[self.unit]
         return value
 
-    def _error(self, value: Any) -> PydanticCustomError:
+    def _error(self, value: Any) -> ValueError:
         # The value itself only when it is a number or a timedelta: a string may be anything.
         shown = value if isinstance(value, (int, float, timedelta)) else type(value).__name__
-        message = (
+        return ValueError(
             f"must be a number of {self.unit} more than 0 and at most {self.maximum:g} "
             f"(from Python also a timedelta), got {shown}"
         )
-        return PydanticCustomError("duration", message)
 
 
 def as_timedelta(value: float | timedelta, unit: Literal["seconds", "days"]) -> timedelta:
@@ -205,14 +199,20 @@ Metadata = Annotated[
     Field(max_length=_METADATA_KEYS),
 ]
 Reference = Annotated[str, Field(max_length=_REFERENCE_LENGTH)]
+_TIMEOUT = Duration("seconds", maximum=MAX_TIMEOUT_SECONDS)
+_RETENTION = Duration("days", maximum=MAX_RETENTION_DAYS)
 Timeout = Annotated[
     float | timedelta,
-    Duration("seconds", maximum=MAX_TIMEOUT_SECONDS),
+    PlainValidator(_TIMEOUT.validate),
+    PlainSerializer(_TIMEOUT.serialize, when_used="json"),
+    WithJsonSchema(_TIMEOUT.json_schema()),
     form("Time the person has to finish (seconds)"),
 ]
 RetentionDays = Annotated[
     float | timedelta,
-    Duration("days", maximum=MAX_RETENTION_DAYS),
+    PlainValidator(_RETENTION.validate),
+    PlainSerializer(_RETENTION.serialize, when_used="json"),
+    WithJsonSchema(_RETENTION.json_schema()),
     form("Data retention after the verification window (days)"),
 ]
 PollSeconds = Annotated[float, form("First poll interval (seconds)", ge=0.1, le=3600)]
