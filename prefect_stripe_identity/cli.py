@@ -1,8 +1,8 @@
 """The ``prefect-stripe-identity`` console script.
 
 Subcommands register themselves in `_build_parser`: ``emulator``, ``demo``,
-``rate-limits`` (``create``) and ``webhooks`` (``serve``, ``replay``), each through its
-own ``_add_<name>`` function.
+``rate-limits`` (``create``), ``automations`` (``create``) and ``webhooks`` (``serve``,
+``replay``), each through its own ``_add_<name>`` function.
 Errors reach the user as one line on stderr and exit code 2, never as a traceback.
 """
 
@@ -283,6 +283,52 @@ def _create_rate_limits(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_automations(subparsers: argparse._SubParsersAction[_Parser]) -> None:
+    parser = subparsers.add_parser(
+        "automations",
+        help="create the Prefect automations that notify on verification events",
+        description="Manage the Prefect automations that send a message when a "
+        "verification session needs someone: an attempt failed, it was verified, canceled "
+        "or redacted.",
+    )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    actions.required = True
+    create = actions.add_parser(
+        "create",
+        help="create or update the four automations on the current Prefect server",
+        description="Create (or update, by name) one automation per event people act on "
+        "(stripe.identity.verification_session.requires_input, .verified, .canceled, "
+        ".redacted), each sending a message through a saved notification block. The "
+        "message holds ids, statuses and error codes only.",
+    )
+    create.add_argument(
+        "--notify",
+        required=True,
+        metavar="BLOCK",
+        help="the saved notification block, '<block type slug>/<block name>' "
+        "(e.g. slack-webhook/identity-alerts)",
+    )
+    create.add_argument(
+        "--mode",
+        choices=("test", "live", "any"),
+        default="any",
+        help="notify on sessions of this mode only (default: any)",
+    )
+    create.set_defaults(command=_create_automations)
+
+
+def _create_automations(args: argparse.Namespace) -> int:
+    from prefect_stripe_identity._automations import ensure_automations
+
+    try:
+        lines = ensure_automations(args.notify, mode=args.mode)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    for line in lines:
+        print(line)
+    return 0
+
+
 def _add_webhooks(subparsers: argparse._SubParsersAction[_Parser]) -> None:
     from prefect_stripe_identity.webhooks import add_webhooks_parser, run_webhooks_command
 
@@ -299,6 +345,7 @@ def _build_parser() -> _Parser:
     _add_emulator(subparsers)
     _add_demo(subparsers)
     _add_rate_limits(subparsers)
+    _add_automations(subparsers)
     _add_webhooks(subparsers)
     return parser
 

@@ -129,13 +129,14 @@ PERSON_EMAIL = "deployed.person@example.com"
 DEPLOY_KEY = "sk_test_" + "DeployedNeverStored4821"
 
 
-def _prefect(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    """Prefect's own CLI from this venv, against the test session's server, from the
-    repository root (the pull step of flows/prefect.yaml works from there)."""
+def _prefect(
+    *args: str, cwd: Path = ROOT, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
+    """Prefect's own CLI from this venv, against the test session's server."""
     return subprocess.run(  # noqa: S603 (our own venv's prefect, fixed arguments)
         [sys.executable, "-m", "prefect", *args],
-        cwd=ROOT,
-        env={**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()), "PWD": str(ROOT)},
+        cwd=cwd,
+        env={**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())},
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -143,18 +144,50 @@ def _prefect(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[st
     )
 
 
+def test_the_pull_step_clones_the_repository_and_names_no_local_path() -> None:
+    """Portable: a worker on any machine fetches the entry points (issue 14, item 3), where
+    `set_working_directory: {{ $PWD }}` stored the path of the machine that deployed."""
+    config = yaml.safe_load(PREFECT_YAML.read_text())
+    (step,) = config["pull"]
+    ((name, options),) = step.items()
+    assert name == "prefect.deployments.steps.git_clone"
+    assert options["repository"].startswith("https://")
+    assert options["directories"] == ["flows"]  # the entry points; the code is the package
+    assert "$PWD" not in PREFECT_YAML.read_text().split("pull:")[1]
+    assert all("pull" not in d for d in deployments())  # no deployment overrides it
+
+
+def local_clone_yaml(directory: Path) -> Path:
+    """flows/prefect.yaml with its clone pointed at this checkout (``file://``, its HEAD)
+    instead of the public repository, which a test machine may not reach: the same
+    `git_clone` step runs when each flow run starts. Entry points come from the last
+    commit; the package is the one installed from this working tree."""
+    config = yaml.safe_load(PREFECT_YAML.read_text())
+    (step,) = config["pull"]
+    clone = step["prefect.deployments.steps.git_clone"]
+    clone["repository"] = ROOT.as_uri()
+    clone.pop("branch")  # the checkout's HEAD, whichever branch (or commit) it is
+    path = directory / "prefect.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
 @pytest.mark.usefixtures("prefect_engine")
-def test_prefect_deploy_of_the_yaml_stores_no_key_in_deployments_or_flow_runs() -> None:
+def test_prefect_deploy_of_the_yaml_stores_no_key_in_deployments_or_flow_runs(
+    tmp_path: Path,
+) -> None:
     """Deploy flows/prefect.yaml with Prefect's own `prefect deploy`, run each deployment,
     and read back every deployment's and flow run's parameters: the key is nowhere, and
-    every run resolved the block reference (issue 11, item 6)."""
+    every run resolved the block reference (issue 11, item 6). Each run starts by cloning
+    the repository (a local clone, `local_clone_yaml`) into its own working directory."""
     with EmulatorServer(EmulatorConfig(auto_outcome="verified", processing_seconds=0)) as stripe:
         StripeIdentityCredentials(api_key=DEPLOY_KEY, api_base=stripe.url).save(
             "stripe-identity", overwrite=True
         )
         with get_client(sync_client=True) as client, contextlib.suppress(ObjectAlreadyExists):
             client.create_work_pool(WorkPoolCreate(name="stripe-identity", type="process"))
-        deployed = _prefect("--no-prompt", "deploy", "--all", "--prefect-file", str(PREFECT_YAML))
+        prefect_file = local_clone_yaml(tmp_path)
+        deployed = _prefect("--no-prompt", "deploy", "--all", "--prefect-file", str(prefect_file))
         assert deployed.returncode == 0, deployed.stdout + deployed.stderr
         assert DEPLOY_KEY[-12:] not in deployed.stdout + deployed.stderr
 
@@ -167,7 +200,7 @@ def test_prefect_deploy_of_the_yaml_stores_no_key_in_deployments_or_flow_runs() 
                 "client_reference_id": "deployed-1",
                 "provided_details": {"$ref": {"block_document_id": str(details_id)}},
                 "wait": "poll",  # no webhook receiver here: the deployment's webhook wait
-                "timeout": "PT1M",
+                "timeout": 60,  # seconds
                 "poll_interval_seconds": 0.2,
                 "max_poll_interval_seconds": 0.5,
             },
@@ -181,7 +214,11 @@ def test_prefect_deploy_of_the_yaml_stores_no_key_in_deployments_or_flow_runs() 
                 flow_run_ids.append(
                     client.create_flow_run_from_deployment(deployment.id, parameters=parameters).id
                 )
-        executions = [_prefect("flow-run", "execute", str(i), timeout=240) for i in flow_run_ids]
+        workdir = tmp_path / "worker"  # a worker's directory: no checkout of the repository
+        workdir.mkdir()
+        executions = [
+            _prefect("flow-run", "execute", str(i), cwd=workdir, timeout=240) for i in flow_run_ids
+        ]
         for execution in executions:
             assert DEPLOY_KEY[-12:] not in execution.stdout + execution.stderr
 
@@ -197,6 +234,20 @@ def test_prefect_deploy_of_the_yaml_stores_no_key_in_deployments_or_flow_runs() 
                 for r in client.read_flow_runs()
                 if r.deployment_id in {d.id for d in ours}
             ]
+        # The stored pull step is the clone, and each run cloned the entry points.
+        assert all(
+            [next(iter(step)) for step in d.pull_steps or []]
+            == ["prefect.deployments.steps.git_clone"]
+            for d in ours
+        )
+        # Prefect runs each in a temporary workspace of its own: the entry point loaded
+        # from the clone, the only copy there.
+        pulled = "Deployment step 'git_clone' completed successfully"
+        assert all(pulled in e.stdout + e.stderr for e in executions), executions[0].stderr[-4000:]
+        # `prefect deploy` builds the form from the entry point: titled, numbers in seconds.
+        form = ours[0].parameter_openapi_schema or {}
+        assert form["properties"]["timeout"]["title"] == "Time the person has to finish (seconds)"
+        assert form["properties"]["timeout"]["type"] == "number"
         # The verify run scheduled its session's redaction: that flow run is read back too.
         assert any("session_id" in p and p.get("session_id") != redact_me.id for p in stored)
         assert DEPLOY_KEY[-12:] not in str(stored)

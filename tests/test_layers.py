@@ -23,8 +23,9 @@ Layers, each importing only itself and the layers above it:
    which imports the blocks, ``ProvidedDetailsInput`` being a flow parameter).
 6. **webhooks**: ``webhooks.*``.
 7. **emulator**: ``emulator.*``; it shares only the models with the rest.
-8. **cli**: ``cli``, ``_demo`` (the ``demo`` command) and ``_prefect_setup`` (the
-   temporary Prefect server of the CLI commands).
+8. **cli**: ``cli``, ``_demo`` (the ``demo`` command), ``_automations`` (the
+   ``automations`` command's) and ``_prefect_setup`` (the temporary Prefect server of
+   the CLI commands).
 
 The top-level ``__init__`` is the package's facade: it re-exports every layer (lazily)
 and is checked by its own tests (tests/test_imports.py), not by the layer order.
@@ -89,6 +90,7 @@ MODULE_LAYERS = {
     "cli": "cli",
     "_demo": "cli",
     "_prefect_setup": "cli",
+    "_automations": "cli",  # the `automations` command's automations
 }
 WITHOUT_PREFECT = {"models", "client"}
 FORBIDDEN_IN_CLIENT = {"prefect", "starlette", "uvicorn", "fastapi"}

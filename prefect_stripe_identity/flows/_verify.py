@@ -50,7 +50,20 @@ from prefect_stripe_identity.flows._link import (
     load_link_notification,
     send_link,
 )
-from prefect_stripe_identity.flows._parameters import ProvidedDetailsInput, refuse_inline
+from prefect_stripe_identity.flows._parameters import (
+    Credentials,
+    MaxPollSeconds,
+    Metadata,
+    PauseSeconds,
+    PollSeconds,
+    ProvidedDetailsInput,
+    Reference,
+    RetentionDays,
+    Timeout,
+    as_timedelta,
+    form,
+    refuse_inline,
+)
 from prefect_stripe_identity.flows._suspend import (
     WaitCheckpoint,
     resumed_checkpoint,
@@ -499,31 +512,39 @@ def _schedule_redaction(deployment_name: str | None, session_id: str, when: date
     log_prints=False,
 )
 def verify_identity(
-    credentials: Annotated[StripeIdentityCredentials, refuse_inline("api_key")],
-    type: Literal["document", "id_number"] = "document",
-    client_reference_id: str | None = None,
-    metadata: dict[str, str] | None = None,
-    options: SessionOptionsParams | None = None,
+    credentials: Credentials,
+    type: Annotated[Literal["document", "id_number"], form("Verification check")] = "document",
+    client_reference_id: Annotated[Reference | None, form("Your reference for the person")] = None,
+    metadata: Annotated[Metadata | None, form("Metadata stored on the session")] = None,
+    options: Annotated[SessionOptionsParams | None, form("Document check options")] = None,
     provided_details: Annotated[
-        ProvidedDetailsInput | None, refuse_inline("email", "phone")
+        ProvidedDetailsInput | None,
+        refuse_inline("email", "phone"),
+        form("The person's e-mail and phone (a saved block)"),
     ] = None,
-    return_url: str | None = None,
-    related_customer: str | None = None,
-    session_id: str | None = None,
-    wait: Literal["poll", "webhook"] = "poll",
-    timeout: timedelta = timedelta(hours=24),
-    retention_days: float | timedelta = 30.0,
-    cancel_on_timeout: bool = True,
-    stop_on_failure: bool = False,
-    include_verified_outputs: bool = False,
-    session_ready_hook: str | None = None,
-    link_notification: str | None = None,
-    link_message: str = DEFAULT_LINK_MESSAGE,
-    redaction_deployment: str | None = DEFAULT_REDACTION_DEPLOYMENT,
-    wake_deployment: str | None = DEFAULT_WAKE_DEPLOYMENT,
-    poll_interval_seconds: float = 5.0,
-    max_poll_interval_seconds: float = 60.0,
-    pause_poll_seconds: int = 10,
+    return_url: Annotated[str | None, form("Return URL after the hosted page")] = None,
+    related_customer: Annotated[Reference | None, form("Stripe customer id")] = None,
+    session_id: Annotated[str | None, form("Existing session to attach to")] = None,
+    wait: Annotated[Literal["poll", "webhook"], form("How to wait for the person")] = "poll",
+    timeout: Timeout = 24 * 3600,
+    retention_days: RetentionDays = 30,
+    cancel_on_timeout: Annotated[bool, form("Cancel the session at the timeout")] = True,
+    stop_on_failure: Annotated[bool, form("Stop at the first failed attempt")] = False,
+    include_verified_outputs: Annotated[bool, form("Put the verified data in the result")] = False,
+    session_ready_hook: Annotated[
+        str | None, form("Python hook called with the new session")
+    ] = None,
+    link_notification: Annotated[str | None, form("Notification block that sends the link")] = None,
+    link_message: Annotated[str, form("Message that carries the link")] = DEFAULT_LINK_MESSAGE,
+    redaction_deployment: Annotated[
+        str | None, form("Redaction deployment (flow/deployment)")
+    ] = DEFAULT_REDACTION_DEPLOYMENT,
+    wake_deployment: Annotated[
+        str | None, form("Wake deployment (flow/deployment)")
+    ] = DEFAULT_WAKE_DEPLOYMENT,
+    poll_interval_seconds: PollSeconds = 5.0,
+    max_poll_interval_seconds: MaxPollSeconds = 60.0,
+    pause_poll_seconds: PauseSeconds = 10,
 ) -> VerificationOutcome:
     """Verify one person end to end.
 
@@ -532,7 +553,8 @@ def verify_identity(
         type: The verification check: "document" or "id_number".
         client_reference_id: Your reference for the person; it also makes the creation
             idempotent, so a flow started twice for one person makes one session.
-        metadata: Key-value pairs stored on the session.
+        metadata: Key-value pairs stored on the session (at most 48 keys of up to 40
+            characters, values of up to 500: Stripe's limits, less the flow's own two).
         options: Options of the document check (allowed types, selfie, live capture).
         provided_details: The person's email and phone, if known: a saved
             `ProvidedDetailsInput` block (a deployment run takes only a reference to one,
@@ -545,9 +567,10 @@ def verify_identity(
             the webhook receiver resumes the run (no Stripe call while waiting): a
             deployment run suspends (no process while waiting, see `wake_deployment`),
             any other run pauses in its process.
-        timeout: How long the person has to finish.
-        retention_days: How long the person's data is kept after the verification
-            window, in days (or a duration), before it is redacted.
+        timeout: How long the person has to finish, in seconds (86400 = 24 hours, at
+            most a week); from Python also a `timedelta`.
+        retention_days: How many days the person's data is kept after the verification
+            window before it is redacted (at most 3650); from Python also a `timedelta`.
         cancel_on_timeout: Cancel the session when the person has not finished in time.
         stop_on_failure: Stop at the first failed attempt instead of letting the person
             try again until the timeout.
@@ -566,16 +589,19 @@ def verify_identity(
         wake_deployment: The deployment that resumes a suspended run at its deadline
             (`wake_verify_identity`); without it (empty, or not deployed) a deployment
             run pauses in its process instead of suspending.
-        poll_interval_seconds: First interval between two looks at the session.
-        max_poll_interval_seconds: Longest interval between two looks.
-        pause_poll_seconds: How often a paused run checks whether it was resumed.
+        poll_interval_seconds: First interval between two looks at the session, in
+            seconds (0.1 to 3600); each look is a Stripe read request.
+        max_poll_interval_seconds: Longest interval between two looks, in seconds (0.1 to
+            3600, at least the first interval).
+        pause_poll_seconds: How often a paused run checks whether it was resumed, in
+            seconds (1 to 600).
 
     Returns:
         The outcome: status, report checks and error codes, timings, retention.
     """
-    retention = (
-        retention_days if isinstance(retention_days, timedelta) else timedelta(days=retention_days)
-    )
+    # Validated, both are timedeltas; a default is a number (Prefect validates no default).
+    timeout = as_timedelta(timeout, "seconds")
+    retention = as_timedelta(retention_days, "days")
     creation: dict[str, Any] = {
         "client_reference_id": client_reference_id,
         "metadata": metadata,

@@ -20,6 +20,7 @@ import contextvars
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
+from typing import Annotated
 from uuid import UUID
 
 from prefect import flow, get_client, get_run_logger
@@ -30,6 +31,7 @@ from prefect.flow_runs import aresume_flow_run, resume_flow_run
 
 from prefect_stripe_identity._logging import get_logger
 from prefect_stripe_identity.flows._inputs import VerificationSessionUpdate
+from prefect_stripe_identity.flows._parameters import form
 from prefect_stripe_identity.serializers import masking_json_serializer
 
 #: How long past the flow's deadline the server keeps the pause: time for the wake-up to
@@ -124,7 +126,10 @@ async def awake_at_deadline(
     result_serializer=masking_json_serializer(),
     log_prints=False,
 )
-def wake_verify_identity(flow_run_id: UUID, session_id: str) -> str:
+def wake_verify_identity(
+    flow_run_id: Annotated[UUID, form("Verify run to wake")],
+    session_id: Annotated[str, form("Its verification session")],
+) -> str:
     """Resume the suspended ``verify_identity`` run ``flow_run_id`` at its deadline.
 
     `verify_identity` schedules a run of this flow's deployment at its deadline before it

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prefect.exceptions import ParameterTypeError
 
 from prefect_stripe_identity import StripeIdentityClient, StripeIdentityCredentials
 from prefect_stripe_identity.emulator import EmulatorServer
@@ -128,7 +129,8 @@ def test_bad_parameters_fail_before_any_stripe_call(
     before = stats(emulator)["requests"]
     with pytest.raises(ValueError, match="session_id"):
         verify_identity(credentials, session_id="vs_1", client_reference_id="x", **FAST)
-    with pytest.raises(ValueError, match="timeout"):
+    # Refused by the flow's parameter validation, as a deployment run's form value is.
+    with pytest.raises(ParameterTypeError, match="timeout"):
         verify_identity(credentials, timeout=timedelta(seconds=0), **FAST)
     with pytest.raises(ValueError, match="session_ready_hook"):
         verify_identity(credentials, session_ready_hook="no_such_module:hook", **FAST)

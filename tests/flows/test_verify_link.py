@@ -354,7 +354,7 @@ def run_as_worker(
     stored = {
         "credentials": {"$ref": {"block_document_id": str(block_id)}},
         **arguments,
-        "timeout": "PT1S",
+        "timeout": 1,  # seconds, as the form takes it
     }
     with get_client(sync_client=True) as client:
         flow_run = client.create_flow_run_from_deployment(deployment_id, parameters=stored)

@@ -216,7 +216,7 @@ def test_waiting_runs_hold_no_process_and_each_reaches_its_outcome(
     runs = {
         person: run_deployment(
             deployed[flows[person]],
-            parameters={"client_reference_id": f"{person}-{suffix}", "timeout": f"PT{seconds}S"},
+            parameters={"client_reference_id": f"{person}-{suffix}", "timeout": seconds},
             timeout=0,
             as_subflow=False,
         ).id

@@ -3,15 +3,19 @@ ends: the same rule as the sweep, without the due check (it runs when the time i
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
 from prefect import flow, get_run_logger
 from pydantic import BaseModel
 
 from prefect_stripe_identity._exceptions import InvalidRequestError
 from prefect_stripe_identity._params import check_id
-from prefect_stripe_identity.credentials import StripeIdentityCredentials
-from prefect_stripe_identity.flows._parameters import refuse_inline, twin_docstring
+from prefect_stripe_identity.flows._parameters import (
+    Credentials,
+    LegalHoldKey,
+    SessionId,
+    twin_docstring,
+)
 from prefect_stripe_identity.flows._retention._rule import (
     DEFAULT_REDACTABLE_STATUSES,
     reason_to_keep,
@@ -51,9 +55,9 @@ class SessionRedactionResult(BaseModel):
     result_serializer=masking_json_serializer(),
 )
 def redact_verification_session_flow(
-    credentials: Annotated[StripeIdentityCredentials, refuse_inline("api_key")],
-    session_id: str,
-    legal_hold_metadata_key: str | None = "legal_hold",
+    credentials: Credentials,
+    session_id: SessionId,
+    legal_hold_metadata_key: LegalHoldKey = "legal_hold",
 ) -> SessionRedactionResult:
     """Redact one verification session; already redacted counts as done.
 
@@ -63,8 +67,8 @@ def redact_verification_session_flow(
     Args:
         credentials: The Stripe Identity credentials block.
         session_id: The session id (vs_…).
-        legal_hold_metadata_key: Skip the session if its metadata has this key set to
-            "true", "1" or "yes"; None disables legal holds.
+        legal_hold_metadata_key: Skip the session if its metadata has this key (at most
+            40 characters) set to "true", "1" or "yes"; None disables legal holds.
     """
     check_id(session_id, "session_id")
     if legal_hold_metadata_key is not None and not legal_hold_metadata_key.strip():
@@ -100,9 +104,9 @@ def redact_verification_session_flow(
 )
 @twin_docstring(redact_verification_session_flow.fn)
 async def aredact_verification_session_flow(
-    credentials: Annotated[StripeIdentityCredentials, refuse_inline("api_key")],
-    session_id: str,
-    legal_hold_metadata_key: str | None = "legal_hold",
+    credentials: Credentials,
+    session_id: SessionId,
+    legal_hold_metadata_key: LegalHoldKey = "legal_hold",
 ) -> SessionRedactionResult:
     check_id(session_id, "session_id")
     if legal_hold_metadata_key is not None and not legal_hold_metadata_key.strip():

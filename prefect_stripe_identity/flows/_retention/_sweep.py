@@ -24,7 +24,13 @@ from prefect_stripe_identity._client import StripeIdentityClient
 from prefect_stripe_identity._exceptions import StripeIdentityError
 from prefect_stripe_identity.credentials import StripeIdentityCredentials
 from prefect_stripe_identity.flows._inputs import RETENTION_METADATA_KEY, current_flow_run_id
-from prefect_stripe_identity.flows._parameters import refuse_inline
+from prefect_stripe_identity.flows._parameters import (
+    Credentials,
+    LegalHoldKey,
+    RequestsPerSecond,
+    SweepRetentionDays,
+    form,
+)
 from prefect_stripe_identity.flows._retention._batch import _redact_batch
 from prefect_stripe_identity.flows._retention._report import (
     SweepReport,
@@ -120,15 +126,19 @@ def _sessions_to_consider(
     result_serializer=masking_json_serializer(),  # readable by any Prefect environment
 )
 def redact_expired_verification_sessions(
-    credentials: Annotated[StripeIdentityCredentials, refuse_inline("api_key")],
-    retention_days: Annotated[float, Field(gt=0)] = 30,
-    statuses: list[RedactableStatus] = DEFAULT_REDACTABLE_STATUSES,
-    legal_hold_metadata_key: str | None = "legal_hold",
-    dry_run: bool = False,
-    max_sessions: Annotated[int, Field(ge=1)] | None = None,
-    requests_per_second: Annotated[float, Field(gt=0)] = 20,
-    concurrency_limit_name: str | None = None,
-    progress_every: Annotated[int, Field(ge=1)] = 1000,
+    credentials: Credentials,
+    retention_days: SweepRetentionDays = 30,
+    statuses: Annotated[
+        list[RedactableStatus], form("Statuses to redact", min_length=1)
+    ] = DEFAULT_REDACTABLE_STATUSES,
+    legal_hold_metadata_key: LegalHoldKey = "legal_hold",
+    dry_run: Annotated[bool, form("Dry run: count only, change nothing")] = False,
+    max_sessions: Annotated[
+        Annotated[int, Field(ge=1)] | None, form("Most redactions in this run")
+    ] = None,
+    requests_per_second: RequestsPerSecond = 20,
+    concurrency_limit_name: Annotated[str | None, form("Prefect global concurrency limit")] = None,
+    progress_every: Annotated[int, form("Log progress every (sessions scanned)", ge=1)] = 1000,
 ) -> SweepReport:
     """Redact every verification session past its retention: the scheduled sweep.
 
@@ -137,15 +147,17 @@ def redact_expired_verification_sessions(
 
     Args:
         credentials: The Stripe Identity credentials block.
-        retention_days: Sessions created more than this many days ago are redacted.
+        retention_days: Sessions created more than this many days ago are redacted (more
+            than 0, at most 3650).
         statuses: Redact sessions in these statuses (the ones Stripe can redact);
             canceled and processing sessions are always skipped.
-        legal_hold_metadata_key: Sessions whose metadata has this key set to "true", "1"
-            or "yes" are skipped and reported; empty (None) disables legal holds.
+        legal_hold_metadata_key: Sessions whose metadata has this key (at most 40
+            characters) set to "true", "1" or "yes" are skipped and reported; empty
+            (None) disables legal holds.
         dry_run: Only count what would be redacted; nothing is changed.
         max_sessions: The most redactions in this run (None: no limit).
-        requests_per_second: Client-side limit on Stripe requests (test mode allows 25
-            reads and 25 writes per second, live mode 100).
+        requests_per_second: Client-side limit on Stripe requests per second (test mode
+            allows 25 reads and 25 writes per second, live mode 100; at most 10000).
         concurrency_limit_name: A Prefect global concurrency limit shared by every worker:
             one slot per Stripe request (with slot decay: a shared rate limit; without: a
             bound on requests in flight). Ignored, with a warning, if it does not exist.

@@ -15,8 +15,14 @@ from pydantic import Field
 
 from prefect_stripe_identity._client import AsyncStripeIdentityClient
 from prefect_stripe_identity._exceptions import StripeIdentityError
-from prefect_stripe_identity.credentials import StripeIdentityCredentials
-from prefect_stripe_identity.flows._parameters import refuse_inline, twin_docstring
+from prefect_stripe_identity.flows._parameters import (
+    Credentials,
+    LegalHoldKey,
+    RequestsPerSecond,
+    SweepRetentionDays,
+    form,
+    twin_docstring,
+)
 from prefect_stripe_identity.flows._retention._report import (
     SweepReport,
     _apublish_artifact,
@@ -47,15 +53,19 @@ __all__ = ["aredact_expired_verification_sessions"]
 )
 @twin_docstring(redact_expired_verification_sessions.fn)
 async def aredact_expired_verification_sessions(
-    credentials: Annotated[StripeIdentityCredentials, refuse_inline("api_key")],
-    retention_days: Annotated[float, Field(gt=0)] = 30,
-    statuses: list[RedactableStatus] = DEFAULT_REDACTABLE_STATUSES,
-    legal_hold_metadata_key: str | None = "legal_hold",
-    dry_run: bool = False,
-    max_sessions: Annotated[int, Field(ge=1)] | None = None,
-    requests_per_second: Annotated[float, Field(gt=0)] = 20,
-    concurrency_limit_name: str | None = None,
-    progress_every: Annotated[int, Field(ge=1)] = 1000,
+    credentials: Credentials,
+    retention_days: SweepRetentionDays = 30,
+    statuses: Annotated[
+        list[RedactableStatus], form("Statuses to redact", min_length=1)
+    ] = DEFAULT_REDACTABLE_STATUSES,
+    legal_hold_metadata_key: LegalHoldKey = "legal_hold",
+    dry_run: Annotated[bool, form("Dry run: count only, change nothing")] = False,
+    max_sessions: Annotated[
+        Annotated[int, Field(ge=1)] | None, form("Most redactions in this run")
+    ] = None,
+    requests_per_second: RequestsPerSecond = 20,
+    concurrency_limit_name: Annotated[str | None, form("Prefect global concurrency limit")] = None,
+    progress_every: Annotated[int, form("Log progress every (sessions scanned)", ge=1)] = 1000,
 ) -> SweepReport:
     sweep = _ASweep(
         credentials,
