@@ -401,3 +401,16 @@ def test_no_function_is_longer_than_80_lines() -> None:
         and _body_lines(node) > MAX_FUNCTION_LINES
     ]
     assert too_long == []
+
+
+def test_the_package_imports_no_private_module_of_prefect() -> None:
+    # ../shared/DESIGN.md: sync and async "without `prefect._internal` imports". The sync
+    # tasks' dispatch to their async twins follows Prefect's `async_dispatch` on Prefect's
+    # public API instead (tests/tasks/test_dispatch.py checks the two agree).
+    found = [
+        str(imp)
+        for imp in _checked(EXTERNAL)
+        if imp.target.split(".")[0] == "prefect"
+        and any(part.startswith("_") for part in imp.target.split(".")[1:])
+    ]
+    assert found == []
