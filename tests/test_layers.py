@@ -14,8 +14,9 @@ Layers, each importing only itself and the layers above it:
    ``_pagination``, ``_exceptions`` (the errors), ``_secrets`` (recognising and masking
    secrets), ``_logging`` (the package's loggers and the masking filter: plain
    `logging`, usable without Prefect) and ``_version``.
-3. **credentials**: ``credentials`` and ``rate_limits`` (the limiter the block gives its
-   clients, on Prefect global concurrency limits).
+3. **credentials**: ``credentials``, ``rate_limits`` (the limiter the block gives its
+   clients, on Prefect global concurrency limits) and ``settings`` (the package's
+   settings, on Prefect's settings machinery: Prefect's conventions, so not the client's).
 4. **tasks**: ``tasks`` and what the tasks need inside Prefect: ``_task_support``,
    ``serializers`` (the masking result serializer) and ``events`` (a session as a Prefect
    event; emitted by the flows and by the webhook receiver, both below).
@@ -78,6 +79,7 @@ MODULE_LAYERS = {
     "_policy": "client",  # retries and idempotency keys: no Prefect, used by every layer
     "credentials": "credentials",
     "rate_limits": "credentials",  # the block's limiter, on Prefect's concurrency limits
+    "settings": "credentials",  # the package's settings, on Prefect's settings machinery
     "tasks": "tasks",
     "_task_support": "tasks",
     "serializers": "tasks",
