@@ -30,6 +30,7 @@ from prefect_stripe_identity.flows import (
     verify_identity,
 )
 from prefect_stripe_identity.models import VerificationSession
+from prefect_stripe_identity.settings import StripeIdentitySettings
 
 __all__ = ["person_arrives", "print_hosted_url", "run_demo"]
 
@@ -180,5 +181,7 @@ def run_demo(say: Say = print) -> int:
     _quiet_prefect()
     with generous_server_startup():
         start_temporary_server(say)
-        api_key = os.environ.get("STRIPE_API_KEY")
+        # The api_key setting: STRIPE_API_KEY, or its name under the integration's prefix.
+        setting = StripeIdentitySettings().api_key
+        api_key = setting.get_secret_value() if setting is not None else ""
         return _run_stripe_demo(say, api_key) if api_key else _run_emulator_demo(say)

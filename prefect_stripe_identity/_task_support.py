@@ -27,21 +27,32 @@ Retries
 -------
 Every layer's attempts, the worst case of one task call and every key's format are in
 `prefect_stripe_identity._policy`; this module applies them inside Prefect.
+
+Sync tasks in async contexts
+----------------------------
+Each sync task is an `AsyncDispatchingTask`: called where Prefect's own ``async_dispatch``
+would run the async implementation (an async flow or task, or a running event loop
+outside any run), it runs its async twin and returns the twin's coroutine, as
+``Block.load`` or prefect-aws's tasks do; ``_sync=True`` forces the sync task and
+``_sync=False`` the twin. The twin is the same task as a direct call of it: its name,
+retries, cache policy and idempotency keys.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from prefect import Task, task
 from prefect.cache_policies import INPUTS, RUN_ID, TASK_SOURCE, CachePolicy
 from prefect.client.schemas.objects import State, TaskRun
-from prefect.context import FlowRunContext, TaskRunContext
+from prefect.context import FlowRunContext, TaskRunContext, get_run_context
+from prefect.exceptions import MissingContextError
 
 from prefect_stripe_identity._client import AsyncStripeIdentityClient, StripeIdentityClient
 from prefect_stripe_identity._exceptions import APIConnectionError
@@ -65,6 +76,7 @@ __all__ = [
     "STRIPE_READ_CACHE_POLICY",
     "TASK_CONNECT_FAILURE_RETRIES",
     "TASK_RETRY_DELAYS",
+    "AsyncDispatchingTask",
     "aclient_of",
     "afirst",
     "call_number",
@@ -73,7 +85,9 @@ __all__ = [
     "client_of",
     "derive_idempotency_key",
     "idempotency_key_for",
+    "in_async_context",
     "retry_on_retryable_stripe_errors",
+    "stripe_sync_task",
     "stripe_task",
     "task_identity",
 ]
@@ -241,22 +255,110 @@ STRIPE_CACHE_POLICY = _CACHE_BASE + CallOrder()
 STRIPE_READ_CACHE_POLICY = _CACHE_BASE + CallOrder(per_attempt=True)
 
 
+# --- sync tasks that dispatch to their async twins -------------------------------------
+
+
+def in_async_context() -> bool:
+    """Whether a call made here should run async: the rule of Prefect's ``async_dispatch``
+    (``prefect._internal.compatibility``), on Prefect's public API.
+
+    Inside a run, the running task (or else flow) decides: async if it is async. Outside
+    any run, a running event loop makes it async.
+    """
+    try:
+        run = get_run_context()
+    except MissingContextError:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+        return True
+    parent = getattr(run, "task", None) or getattr(run, "flow", None)
+    return bool(getattr(parent, "isasync", True))
+
+
+class AsyncDispatchingTask(Task[P, R]):
+    """A sync task that runs its async twin when called in an async context.
+
+    Called in an async flow or task, or outside any run with an event loop running (see
+    `in_async_context`), ``create_verification_session(...)`` runs
+    ``acreate_verification_session`` and returns its coroutine, to await; elsewhere it
+    runs as the sync task it is. ``_sync=True`` forces the sync task, ``_sync=False`` the
+    twin. ``.aio`` is the twin; `with_options` gives both the same options. ``submit``,
+    ``map`` and ``fn`` are the sync task's own.
+    """
+
+    def __init__(
+        self, fn: Callable[P, R], aio: Task[P, Coroutine[Any, Any, R]], **options: Any
+    ) -> None:
+        super().__init__(fn=fn, **options)
+        #: The async twin run in async contexts.
+        self.aio = aio
+
+    if not TYPE_CHECKING:  # type checkers see `Task.__call__`: the sync task's result
+
+        def __call__(self, *args, _sync=None, **kwargs):
+            return _dispatch(self, _sync, args, kwargs)
+
+    def with_options(self, **options: Any) -> AsyncDispatchingTask[P, R]:
+        """`Task.with_options`, applied to the task and to its async twin alike."""
+        copy = super().with_options(**options)
+        # `Task.with_options` builds a plain Task; it becomes a dispatching one again.
+        copy.__class__ = type(self)
+        dispatching: AsyncDispatchingTask[P, R] = copy  # type: ignore[assignment]
+        dispatching.aio = self.aio.with_options(**options)
+        return dispatching
+
+
+def _dispatch(
+    sync_task: AsyncDispatchingTask[..., Any],
+    sync: bool | None,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Any:
+    run_sync = bool(sync) if sync is not None else not in_async_context()
+    if run_sync:
+        return Task.__call__(sync_task, *args, **kwargs)
+    return sync_task.aio(*args, **kwargs)
+
+
 # --- what every generated task in `tasks` calls ------------------------------------------
 
 
+def _task_options(endpoint: Endpoint) -> dict[str, Any]:
+    """The options of ``endpoint``'s tasks: their names, the retries, cache and results."""
+    return {
+        "name": endpoint.task.name,
+        "description": endpoint.task.description,
+        "task_run_name": endpoint.task.run_name,
+        "retries": len(TASK_RETRY_DELAYS),
+        "retry_delay_seconds": TASK_RETRY_DELAYS,
+        "retry_jitter_factor": 0.5,
+        "retry_condition_fn": retry_on_retryable_stripe_errors,
+        "cache_policy": STRIPE_CACHE_POLICY
+        if endpoint.method == "POST"
+        else STRIPE_READ_CACHE_POLICY,
+        "result_serializer": masking_json_serializer(),
+    }
+
+
 def stripe_task(endpoint: Endpoint) -> Callable[[Callable[P, R]], Task[P, R]]:
-    """The `prefect.task` of ``endpoint``'s task: its names, the retries, cache and results."""
-    return task(
-        name=endpoint.task.name,
-        description=endpoint.task.description,
-        task_run_name=endpoint.task.run_name,
-        retries=len(TASK_RETRY_DELAYS),
-        retry_delay_seconds=TASK_RETRY_DELAYS,
-        retry_jitter_factor=0.5,
-        retry_condition_fn=retry_on_retryable_stripe_errors,
-        cache_policy=STRIPE_CACHE_POLICY if endpoint.method == "POST" else STRIPE_READ_CACHE_POLICY,
-        result_serializer=masking_json_serializer(),
-    )
+    """The `prefect.task` of ``endpoint``'s async task: its names, the retries, cache and
+    results."""
+    return task(**_task_options(endpoint))
+
+
+def stripe_sync_task(
+    endpoint: Endpoint, async_twin: Task[P, Coroutine[Any, Any, R]]
+) -> Callable[[Callable[P, R]], AsyncDispatchingTask[P, R]]:
+    """The task of ``endpoint``'s sync function: the options of `stripe_task`, run as
+    ``async_twin`` in async contexts (`AsyncDispatchingTask`); the two must take the same
+    arguments and return the same type."""
+
+    def decorate(fn: Callable[P, R]) -> AsyncDispatchingTask[P, R]:
+        return AsyncDispatchingTask(fn, async_twin, **_task_options(endpoint))
+
+    return decorate
 
 
 def idempotency_key_for(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
-import os
 import socket
 import sys
 from collections.abc import Callable, Sequence
@@ -127,7 +126,8 @@ def _add_emulator_conditions(parser: argparse.ArgumentParser) -> None:
         "--webhook-secret",
         default=None,
         metavar="whsec_…",
-        help="signing secret for --webhook-url (or STRIPE_WEBHOOK_SECRET)",
+        help="signing secret for --webhook-url (default: the webhook_secret setting, "
+        "$STRIPE_WEBHOOK_SECRET)",
     )
     parser.add_argument(
         "--latency-ms", type=_positive_float, default=0.0, metavar="MS", help="added latency"
@@ -141,6 +141,14 @@ def _add_emulator_conditions(parser: argparse.ArgumentParser) -> None:
         metavar="URL",
         help="base URL for hosted-page links (default: the URL a request came in on)",
     )
+
+
+def _webhook_secret_setting() -> str | None:
+    # Imported here: the emulator alone loads no Prefect.
+    from prefect_stripe_identity.settings import StripeIdentitySettings
+
+    secret = StripeIdentitySettings().webhook_secret
+    return secret.get_secret_value() if secret is not None else None
 
 
 def _run_emulator(args: argparse.Namespace) -> int:
@@ -161,11 +169,12 @@ def _run_emulator(args: argparse.Namespace) -> int:
         if args.fault_kinds
         else FAULT_KINDS
     )
-    secret = args.webhook_secret or (
-        os.environ.get("STRIPE_WEBHOOK_SECRET") if args.webhook_url else None
-    )
+    secret = args.webhook_secret or (_webhook_secret_setting() if args.webhook_url else None)
     if args.webhook_url and not secret:
-        raise UsageError("--webhook-url needs --webhook-secret (or STRIPE_WEBHOOK_SECRET)")
+        raise UsageError(
+            "--webhook-url needs --webhook-secret (or the webhook_secret setting: "
+            "STRIPE_WEBHOOK_SECRET or PREFECT_INTEGRATIONS_STRIPE_IDENTITY_WEBHOOK_SECRET)"
+        )
     if secret and not args.webhook_url:
         raise UsageError("--webhook-secret needs --webhook-url")
     try:

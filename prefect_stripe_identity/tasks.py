@@ -13,6 +13,10 @@ models. What they share (see `_task_support`):
   of HTTP attempts and time of one task call are in `_policy`.
 * Persisted results hold no secret and no personal data (`masking_json_serializer`), and
   cache keys never hash the API key, nor collide across credentials.
+* Called in an async context (an async flow or task, or a running event loop outside any
+  run), a sync task runs its async twin and returns the twin's coroutine, to await, as
+  Prefect's own ``async_dispatch`` does; ``_sync=True`` forces the sync task,
+  ``_sync=False`` the twin (`_task_support.AsyncDispatchingTask`).
 
 Generated from `_endpoints` by scripts/generate.py (``make generate``): do not edit.
 """
@@ -40,6 +44,7 @@ from prefect_stripe_identity._task_support import (
     check_max_results,
     client_of,
     idempotency_key_for,
+    stripe_sync_task,
     stripe_task,
 )
 from prefect_stripe_identity.credentials import StripeIdentityCredentials
@@ -73,60 +78,6 @@ __all__ = [
     "retrieve_verification_session",
     "update_verification_session",
 ]
-
-
-@stripe_task(CREATE_SESSION)
-def create_verification_session(
-    credentials: StripeIdentityCredentials,
-    type: SessionType | None = None,
-    client_reference_id: str | None = None,
-    metadata: dict[str, str] | None = None,
-    options: SessionOptionsParams | dict[str, Any] | None = None,
-    provided_details: ProvidedDetailsParams | dict[str, Any] | None = None,
-    related_customer: str | None = None,
-    related_customer_account: str | None = None,
-    related_person: RelatedPersonParams | dict[str, Any] | None = None,
-    return_url: str | None = None,
-    verification_flow: str | None = None,
-    expand: list[str] | None = None,
-    idempotency_key: str | None = None,
-) -> VerificationSession:
-    """Create a verification session.
-
-    Args:
-        credentials: The Stripe Identity credentials block.
-        type: The verification check: "document" or "id_number".
-        client_reference_id: Your reference for the person (e.g. your user id).
-        metadata: Key-value pairs stored on the session.
-        options: Options of the checks, e.g. {"document": {"require_matching_selfie": True}}.
-        provided_details: The person's email and phone, if known.
-        related_customer: A Stripe customer id.
-        related_customer_account: A Stripe account id representing the customer.
-        related_person: A Connect person: {"account": ..., "person": ...}.
-        return_url: Where the person goes after the hosted flow.
-        verification_flow: A verification flow id from the Dashboard (instead of `type`).
-        expand: Fields to expand in the answer.
-        idempotency_key: A business key; by default one derived from the run.
-
-    Returns:
-        The new session (``url`` and ``client_secret`` are `SecretStr`).
-    """
-    params: dict[str, Any] = {
-        "type": type,
-        "client_reference_id": client_reference_id,
-        "metadata": metadata,
-        "options": options,
-        "provided_details": provided_details,
-        "related_customer": related_customer,
-        "related_customer_account": related_customer_account,
-        "related_person": related_person,
-        "return_url": return_url,
-        "verification_flow": verification_flow,
-        "expand": expand,
-    }
-    key = idempotency_key_for("create", idempotency_key, params)
-    with client_of(credentials) as client:
-        return client.verification_sessions.create(**params, idempotency_key=key)
 
 
 @stripe_task(CREATE_SESSION)
@@ -164,23 +115,61 @@ async def acreate_verification_session(
         return await client.verification_sessions.create(**params, idempotency_key=key)
 
 
-@stripe_task(RETRIEVE_SESSION)
-def retrieve_verification_session(
+@stripe_sync_task(CREATE_SESSION, acreate_verification_session)
+def create_verification_session(
     credentials: StripeIdentityCredentials,
-    session_id: str,
+    type: SessionType | None = None,
+    client_reference_id: str | None = None,
+    metadata: dict[str, str] | None = None,
+    options: SessionOptionsParams | dict[str, Any] | None = None,
+    provided_details: ProvidedDetailsParams | dict[str, Any] | None = None,
+    related_customer: str | None = None,
+    related_customer_account: str | None = None,
+    related_person: RelatedPersonParams | dict[str, Any] | None = None,
+    return_url: str | None = None,
+    verification_flow: str | None = None,
     expand: list[str] | None = None,
+    idempotency_key: str | None = None,
 ) -> VerificationSession:
-    """Retrieve a verification session.
+    """Create a verification session.
+
+    In an async flow or task it runs `acreate_verification_session`
+    and returns its coroutine, to await (``_sync=True`` runs it sync).
 
     Args:
         credentials: The Stripe Identity credentials block.
-        session_id: The session id (vs_…).
-        expand: Fields to expand, e.g. ["last_verification_report", "verified_outputs"].
+        type: The verification check: "document" or "id_number".
+        client_reference_id: Your reference for the person (e.g. your user id).
+        metadata: Key-value pairs stored on the session.
+        options: Options of the checks, e.g. {"document": {"require_matching_selfie": True}}.
+        provided_details: The person's email and phone, if known.
+        related_customer: A Stripe customer id.
+        related_customer_account: A Stripe account id representing the customer.
+        related_person: A Connect person: {"account": ..., "person": ...}.
+        return_url: Where the person goes after the hosted flow.
+        verification_flow: A verification flow id from the Dashboard (instead of `type`).
+        expand: Fields to expand in the answer.
+        idempotency_key: A business key; by default one derived from the run.
+
+    Returns:
+        The new session (``url`` and ``client_secret`` are `SecretStr`).
     """
-    check_id(session_id, "session_id")
-    params: dict[str, Any] = {"expand": expand}
+    params: dict[str, Any] = {
+        "type": type,
+        "client_reference_id": client_reference_id,
+        "metadata": metadata,
+        "options": options,
+        "provided_details": provided_details,
+        "related_customer": related_customer,
+        "related_customer_account": related_customer_account,
+        "related_person": related_person,
+        "return_url": return_url,
+        "verification_flow": verification_flow,
+        "expand": expand,
+    }
+    key = idempotency_key_for("create", idempotency_key, params)
     with client_of(credentials) as client:
-        return client.verification_sessions.retrieve(session_id, **params)
+        return client.verification_sessions.create(**params, idempotency_key=key)
 
 
 @stripe_task(RETRIEVE_SESSION)
@@ -196,40 +185,26 @@ async def aretrieve_verification_session(
         return await client.verification_sessions.retrieve(session_id, **params)
 
 
-@stripe_task(UPDATE_SESSION)
-def update_verification_session(
+@stripe_sync_task(RETRIEVE_SESSION, aretrieve_verification_session)
+def retrieve_verification_session(
     credentials: StripeIdentityCredentials,
     session_id: str,
-    type: SessionType | None = None,
-    metadata: dict[str, str] | Literal[""] | None = None,
-    options: SessionOptionsParams | dict[str, Any] | None = None,
-    provided_details: ProvidedDetailsParams | dict[str, Any] | None = None,
     expand: list[str] | None = None,
-    idempotency_key: str | None = None,
 ) -> VerificationSession:
-    """Update a verification session still in ``requires_input``.
+    """Retrieve a verification session.
+
+    In an async flow or task it runs `aretrieve_verification_session`
+    and returns its coroutine, to await (``_sync=True`` runs it sync).
 
     Args:
         credentials: The Stripe Identity credentials block.
         session_id: The session id (vs_…).
-        type: A new verification check type.
-        metadata: Keys to set; a value "" unsets a key, metadata "" unsets all.
-        options: New options of the checks.
-        provided_details: New email and phone of the person.
-        expand: Fields to expand in the answer.
-        idempotency_key: A business key; by default one derived from the run.
+        expand: Fields to expand, e.g. ["last_verification_report", "verified_outputs"].
     """
     check_id(session_id, "session_id")
-    params: dict[str, Any] = {
-        "type": type,
-        "metadata": metadata,
-        "options": options,
-        "provided_details": provided_details,
-        "expand": expand,
-    }
-    key = idempotency_key_for("update", idempotency_key, {"session": session_id, **params})
+    params: dict[str, Any] = {"expand": expand}
     with client_of(credentials) as client:
-        return client.verification_sessions.update(session_id, **params, idempotency_key=key)
+        return client.verification_sessions.retrieve(session_id, **params)
 
 
 @stripe_task(UPDATE_SESSION)
@@ -257,41 +232,43 @@ async def aupdate_verification_session(
         return await client.verification_sessions.update(session_id, **params, idempotency_key=key)
 
 
-@stripe_task(LIST_SESSIONS)
-def list_verification_sessions(
+@stripe_sync_task(UPDATE_SESSION, aupdate_verification_session)
+def update_verification_session(
     credentials: StripeIdentityCredentials,
-    status: SessionStatusFilter | None = None,
-    client_reference_id: str | None = None,
-    created: int | CreatedFilter | dict[str, int] | None = None,
-    related_customer: str | None = None,
-    related_customer_account: str | None = None,
-    max_results: int = 100,
+    session_id: str,
+    type: SessionType | None = None,
+    metadata: dict[str, str] | Literal[""] | None = None,
+    options: SessionOptionsParams | dict[str, Any] | None = None,
+    provided_details: ProvidedDetailsParams | dict[str, Any] | None = None,
     expand: list[str] | None = None,
-) -> list[VerificationSession]:
-    """List verification sessions, newest first, paging lazily up to ``max_results``.
+    idempotency_key: str | None = None,
+) -> VerificationSession:
+    """Update a verification session still in ``requires_input``.
+
+    In an async flow or task it runs `aupdate_verification_session`
+    and returns its coroutine, to await (``_sync=True`` runs it sync).
 
     Args:
         credentials: The Stripe Identity credentials block.
-        status: Only sessions in this status.
-        client_reference_id: Only sessions with this reference.
-        created: Unix time, or a range such as {"lt": 1700000000}.
-        related_customer: Only sessions of this customer.
-        related_customer_account: Only sessions of this customer account.
-        max_results: The most sessions to return.
-        expand: Fields to expand, e.g. ["data.last_verification_report"].
+        session_id: The session id (vs_…).
+        type: A new verification check type.
+        metadata: Keys to set; a value "" unsets a key, metadata "" unsets all.
+        options: New options of the checks.
+        provided_details: New email and phone of the person.
+        expand: Fields to expand in the answer.
+        idempotency_key: A business key; by default one derived from the run.
     """
-    limit = min(check_max_results(max_results), MAX_PAGE_SIZE)
+    check_id(session_id, "session_id")
     params: dict[str, Any] = {
-        "status": status,
-        "client_reference_id": client_reference_id,
-        "created": created,
-        "related_customer": related_customer,
-        "related_customer_account": related_customer_account,
+        "type": type,
+        "metadata": metadata,
+        "options": options,
+        "provided_details": provided_details,
         "expand": expand,
     }
+    key = idempotency_key_for("update", idempotency_key, {"session": session_id, **params})
     with client_of(credentials) as client:
-        page = client.verification_sessions.list(**params, limit=limit)
-        return list(islice(page.auto_paging_iter(), max_results))
+        return client.verification_sessions.update(session_id, **params, idempotency_key=key)
 
 
 @stripe_task(LIST_SESSIONS)
@@ -320,26 +297,44 @@ async def alist_verification_sessions(
         return await afirst(page.auto_paging_iter(), max_results)
 
 
-@stripe_task(CANCEL_SESSION)
-def cancel_verification_session(
+@stripe_sync_task(LIST_SESSIONS, alist_verification_sessions)
+def list_verification_sessions(
     credentials: StripeIdentityCredentials,
-    session_id: str,
+    status: SessionStatusFilter | None = None,
+    client_reference_id: str | None = None,
+    created: int | CreatedFilter | dict[str, int] | None = None,
+    related_customer: str | None = None,
+    related_customer_account: str | None = None,
+    max_results: int = 100,
     expand: list[str] | None = None,
-    idempotency_key: str | None = None,
-) -> VerificationSession:
-    """Cancel a verification session in ``requires_input`` (irreversible).
+) -> list[VerificationSession]:
+    """List verification sessions, newest first, paging lazily up to ``max_results``.
+
+    In an async flow or task it runs `alist_verification_sessions`
+    and returns its coroutine, to await (``_sync=True`` runs it sync).
 
     Args:
         credentials: The Stripe Identity credentials block.
-        session_id: The session id (vs_…).
-        expand: Fields to expand in the answer.
-        idempotency_key: A business key; by default one derived from the run.
+        status: Only sessions in this status.
+        client_reference_id: Only sessions with this reference.
+        created: Unix time, or a range such as {"lt": 1700000000}.
+        related_customer: Only sessions of this customer.
+        related_customer_account: Only sessions of this customer account.
+        max_results: The most sessions to return.
+        expand: Fields to expand, e.g. ["data.last_verification_report"].
     """
-    check_id(session_id, "session_id")
-    params: dict[str, Any] = {"expand": expand}
-    key = idempotency_key_for("cancel", idempotency_key, {"session": session_id, **params})
+    limit = min(check_max_results(max_results), MAX_PAGE_SIZE)
+    params: dict[str, Any] = {
+        "status": status,
+        "client_reference_id": client_reference_id,
+        "created": created,
+        "related_customer": related_customer,
+        "related_customer_account": related_customer_account,
+        "expand": expand,
+    }
     with client_of(credentials) as client:
-        return client.verification_sessions.cancel(session_id, **params, idempotency_key=key)
+        page = client.verification_sessions.list(**params, limit=limit)
+        return list(islice(page.auto_paging_iter(), max_results))
 
 
 @stripe_task(CANCEL_SESSION)
@@ -357,14 +352,17 @@ async def acancel_verification_session(
         return await client.verification_sessions.cancel(session_id, **params, idempotency_key=key)
 
 
-@stripe_task(REDACT_SESSION)
-def redact_verification_session(
+@stripe_sync_task(CANCEL_SESSION, acancel_verification_session)
+def cancel_verification_session(
     credentials: StripeIdentityCredentials,
     session_id: str,
     expand: list[str] | None = None,
     idempotency_key: str | None = None,
 ) -> VerificationSession:
-    """Redact a verification session's personal data (also cancels an open session).
+    """Cancel a verification session in ``requires_input`` (irreversible).
+
+    In an async flow or task it runs `acancel_verification_session`
+    and returns its coroutine, to await (``_sync=True`` runs it sync).
 
     Args:
         credentials: The Stripe Identity credentials block.
@@ -374,9 +372,9 @@ def redact_verification_session(
     """
     check_id(session_id, "session_id")
     params: dict[str, Any] = {"expand": expand}
-    key = idempotency_key_for("redact", idempotency_key, {"session": session_id, **params})
+    key = idempotency_key_for("cancel", idempotency_key, {"session": session_id, **params})
     with client_of(credentials) as client:
-        return client.verification_sessions.redact(session_id, **params, idempotency_key=key)
+        return client.verification_sessions.cancel(session_id, **params, idempotency_key=key)
 
 
 @stripe_task(REDACT_SESSION)
@@ -394,23 +392,29 @@ async def aredact_verification_session(
         return await client.verification_sessions.redact(session_id, **params, idempotency_key=key)
 
 
-@stripe_task(RETRIEVE_REPORT)
-def retrieve_verification_report(
+@stripe_sync_task(REDACT_SESSION, aredact_verification_session)
+def redact_verification_session(
     credentials: StripeIdentityCredentials,
-    report_id: str,
+    session_id: str,
     expand: list[str] | None = None,
-) -> VerificationReport:
-    """Retrieve a verification report.
+    idempotency_key: str | None = None,
+) -> VerificationSession:
+    """Redact a verification session's personal data (also cancels an open session).
+
+    In an async flow or task it runs `aredact_verification_session`
+    and returns its coroutine, to await (``_sync=True`` runs it sync).
 
     Args:
         credentials: The Stripe Identity credentials block.
-        report_id: The report id (vr_…).
+        session_id: The session id (vs_…).
         expand: Fields to expand in the answer.
+        idempotency_key: A business key; by default one derived from the run.
     """
-    check_id(report_id, "report_id")
+    check_id(session_id, "session_id")
     params: dict[str, Any] = {"expand": expand}
+    key = idempotency_key_for("redact", idempotency_key, {"session": session_id, **params})
     with client_of(credentials) as client:
-        return client.verification_reports.retrieve(report_id, **params)
+        return client.verification_sessions.redact(session_id, **params, idempotency_key=key)
 
 
 @stripe_task(RETRIEVE_REPORT)
@@ -426,38 +430,26 @@ async def aretrieve_verification_report(
         return await client.verification_reports.retrieve(report_id, **params)
 
 
-@stripe_task(LIST_REPORTS)
-def list_verification_reports(
+@stripe_sync_task(RETRIEVE_REPORT, aretrieve_verification_report)
+def retrieve_verification_report(
     credentials: StripeIdentityCredentials,
-    verification_session: str | None = None,
-    type: ReportTypeFilter | None = None,
-    client_reference_id: str | None = None,
-    created: int | CreatedFilter | dict[str, int] | None = None,
-    max_results: int = 100,
+    report_id: str,
     expand: list[str] | None = None,
-) -> list[VerificationReport]:
-    """List verification reports, newest first, paging lazily up to ``max_results``.
+) -> VerificationReport:
+    """Retrieve a verification report.
+
+    In an async flow or task it runs `aretrieve_verification_report`
+    and returns its coroutine, to await (``_sync=True`` runs it sync).
 
     Args:
         credentials: The Stripe Identity credentials block.
-        verification_session: Only reports of this session.
-        type: Only reports of this type.
-        client_reference_id: Only reports with this reference.
-        created: Unix time, or a range such as {"lt": 1700000000}.
-        max_results: The most reports to return.
+        report_id: The report id (vr_…).
         expand: Fields to expand in the answer.
     """
-    limit = min(check_max_results(max_results), MAX_PAGE_SIZE)
-    params: dict[str, Any] = {
-        "verification_session": verification_session,
-        "type": type,
-        "client_reference_id": client_reference_id,
-        "created": created,
-        "expand": expand,
-    }
+    check_id(report_id, "report_id")
+    params: dict[str, Any] = {"expand": expand}
     with client_of(credentials) as client:
-        page = client.verification_reports.list(**params, limit=limit)
-        return list(islice(page.auto_paging_iter(), max_results))
+        return client.verification_reports.retrieve(report_id, **params)
 
 
 @stripe_task(LIST_REPORTS)
@@ -482,3 +474,40 @@ async def alist_verification_reports(
     async with aclient_of(credentials) as client:
         page = await client.verification_reports.list(**params, limit=limit)
         return await afirst(page.auto_paging_iter(), max_results)
+
+
+@stripe_sync_task(LIST_REPORTS, alist_verification_reports)
+def list_verification_reports(
+    credentials: StripeIdentityCredentials,
+    verification_session: str | None = None,
+    type: ReportTypeFilter | None = None,
+    client_reference_id: str | None = None,
+    created: int | CreatedFilter | dict[str, int] | None = None,
+    max_results: int = 100,
+    expand: list[str] | None = None,
+) -> list[VerificationReport]:
+    """List verification reports, newest first, paging lazily up to ``max_results``.
+
+    In an async flow or task it runs `alist_verification_reports`
+    and returns its coroutine, to await (``_sync=True`` runs it sync).
+
+    Args:
+        credentials: The Stripe Identity credentials block.
+        verification_session: Only reports of this session.
+        type: Only reports of this type.
+        client_reference_id: Only reports with this reference.
+        created: Unix time, or a range such as {"lt": 1700000000}.
+        max_results: The most reports to return.
+        expand: Fields to expand in the answer.
+    """
+    limit = min(check_max_results(max_results), MAX_PAGE_SIZE)
+    params: dict[str, Any] = {
+        "verification_session": verification_session,
+        "type": type,
+        "client_reference_id": client_reference_id,
+        "created": created,
+        "expand": expand,
+    }
+    with client_of(credentials) as client:
+        page = client.verification_reports.list(**params, limit=limit)
+        return list(islice(page.auto_paging_iter(), max_results))

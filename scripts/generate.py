@@ -227,7 +227,11 @@ def task_doc(endpoint: Endpoint) -> str:
         args.append(f"{p.name}: {p.doc}")
     if endpoint.method == "POST":
         args.append("idempotency_key: A business key; by default one derived from the run.")
-    lines = [endpoint.task.summary, "", "Args:", *(f"    {a}" for a in args)]
+    dispatch = (
+        f"In an async flow or task it runs `a{endpoint.task_name}`\n"
+        "and returns its coroutine, to await (``_sync=True`` runs it sync)."
+    )
+    lines = [endpoint.task.summary, "", dispatch, "", "Args:", *(f"    {a}" for a in args)]
     if endpoint.task.returns:
         lines += ["", "Returns:", f"    {endpoint.task.returns}"]
     return indent_doc("\n".join(lines), 4) + "\n    "
@@ -276,9 +280,15 @@ def task_function(endpoint: Endpoint, is_async: bool) -> str:
         body.append(f"    return {first}")
     else:
         body.append(f"    return {call}")
+    # The sync task runs its async twin (defined before it) in async contexts.
+    decorator = (
+        f"@stripe_task({const_name(endpoint)})"
+        if is_async
+        else f"@stripe_sync_task({const_name(endpoint)}, a{endpoint.task_name})"
+    )
     return "\n".join(
         [
-            f"@stripe_task({const_name(endpoint)})",
+            decorator,
             f"{df} {name}({', '.join(task_params(endpoint))},) -> {returns}:",
             f'    """{doc}"""',
             *(f"    {line}" for line in body),
@@ -305,12 +315,16 @@ models. What they share (see `_task_support`):
   of HTTP attempts and time of one task call are in `_policy`.
 * Persisted results hold no secret and no personal data (`masking_json_serializer`), and
   cache keys never hash the API key, nor collide across credentials.
+* Called in an async context (an async flow or task, or a running event loop outside any
+  run), a sync task runs its async twin and returns the twin's coroutine, to await, as
+  Prefect's own ``async_dispatch`` does; ``_sync=True`` forces the sync task,
+  ``_sync=False`` the twin (`_task_support.AsyncDispatchingTask`).
 
 '''
 
 
 def tasks_module() -> str:
-    functions = [task_function(e, is_async) for e in ENDPOINTS for is_async in (False, True)]
+    functions = [task_function(e, is_async) for e in ENDPOINTS for is_async in (True, False)]
     code = "\n\n\n".join(functions)
     header = imports(
         code,
@@ -326,6 +340,7 @@ def tasks_module() -> str:
                     "check_max_results",
                     "client_of",
                     "idempotency_key_for",
+                    "stripe_sync_task",
                     "stripe_task",
                 ],
                 code,

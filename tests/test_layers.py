@@ -14,8 +14,9 @@ Layers, each importing only itself and the layers above it:
    ``_pagination``, ``_exceptions`` (the errors), ``_secrets`` (recognising and masking
    secrets), ``_logging`` (the package's loggers and the masking filter: plain
    `logging`, usable without Prefect) and ``_version``.
-3. **credentials**: ``credentials`` and ``rate_limits`` (the limiter the block gives its
-   clients, on Prefect global concurrency limits).
+3. **credentials**: ``credentials``, ``rate_limits`` (the limiter the block gives its
+   clients, on Prefect global concurrency limits) and ``settings`` (the package's
+   settings, on Prefect's settings machinery: Prefect's conventions, so not the client's).
 4. **tasks**: ``tasks`` and what the tasks need inside Prefect: ``_task_support``,
    ``serializers`` (the masking result serializer) and ``events`` (a session as a Prefect
    event; emitted by the flows and by the webhook receiver, both below).
@@ -79,6 +80,7 @@ MODULE_LAYERS = {
     "_policy": "client",  # retries and idempotency keys: no Prefect, used by every layer
     "credentials": "credentials",
     "rate_limits": "credentials",  # the block's limiter, on Prefect's concurrency limits
+    "settings": "credentials",  # the package's settings, on Prefect's settings machinery
     "tasks": "tasks",
     "_task_support": "tasks",
     "serializers": "tasks",
@@ -403,3 +405,16 @@ def test_no_function_is_longer_than_80_lines() -> None:
         and _body_lines(node) > MAX_FUNCTION_LINES
     ]
     assert too_long == []
+
+
+def test_the_package_imports_no_private_module_of_prefect() -> None:
+    # ../shared/DESIGN.md: sync and async "without `prefect._internal` imports". The sync
+    # tasks' dispatch to their async twins follows Prefect's `async_dispatch` on Prefect's
+    # public API instead (tests/tasks/test_dispatch.py checks the two agree).
+    found = [
+        str(imp)
+        for imp in _checked(EXTERNAL)
+        if imp.target.split(".")[0] == "prefect"
+        and any(part.startswith("_") for part in imp.target.split(".")[1:])
+    ]
+    assert found == []

@@ -9,7 +9,6 @@ event or a result.
 from __future__ import annotations
 
 import inspect
-import os
 import string
 from dataclasses import dataclass
 from typing import cast
@@ -22,6 +21,7 @@ from prefect.utilities.asyncutils import run_coro_as_sync
 from pydantic import ValidationError
 
 from prefect_stripe_identity.models import VerificationSession
+from prefect_stripe_identity.settings import ENV_PREFIX, StripeIdentitySettings
 
 __all__ = [
     "ALLOWED_HOOKS_ENV",
@@ -36,7 +36,8 @@ __all__ = [
     "send_link",
 ]
 
-#: The worker's allow-list of ``module:function`` hooks a deployment run may call.
+#: The worker's allow-list of ``module:function`` hooks a deployment run may call: the
+#: older name of the ``allowed_hooks`` setting (`StripeIdentitySettings`), still read.
 ALLOWED_HOOKS_ENV = "PREFECT_STRIPE_IDENTITY_ALLOWED_HOOKS"
 #: The message the notification block sends when the flow is given none.
 DEFAULT_LINK_MESSAGE = (
@@ -58,12 +59,12 @@ def check_hook_allowed(path: str | None) -> None:
     flow_run = context.flow_run if context else None
     if flow_run is None or flow_run.deployment_id is None:
         return
-    allowed = {item.strip() for item in os.environ.get(ALLOWED_HOOKS_ENV, "").split(",")}
-    if path not in allowed:
+    if path not in StripeIdentitySettings().allowed_hooks:
         raise ValueError(
             f"`session_ready_hook` {path!r} is refused in a deployment run: a deployment's "
             "parameters may not name code for the worker to run. Send the link with "
-            f"`link_notification`, or list the hook in {ALLOWED_HOOKS_ENV} on the worker."
+            f"`link_notification`, or list the hook in {ENV_PREFIX}ALLOWED_HOOKS (or "
+            f"{ALLOWED_HOOKS_ENV}) on the worker."
         )
 
 

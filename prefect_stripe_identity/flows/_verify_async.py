@@ -373,8 +373,8 @@ async def averify_identity(
         include_verified_outputs: Put the person's verified data in the outcome (it is
             masked in persisted results and never logged).
         session_ready_hook: "module:function" called with the new session, for Python
-            callers: a deployment run refuses it unless the worker's
-            `PREFECT_STRIPE_IDENTITY_ALLOWED_HOOKS` lists it (use `link_notification`).
+            callers: a deployment run refuses it unless the worker's `allowed_hooks`
+            setting lists it (use `link_notification`; see docs/settings.md).
         link_notification: The saved Prefect notification block that sends the person
             their link, as "<block type slug>/<block name>" (e.g.
             "slack-webhook/identity-links"): the only place the hosted URL goes.

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import socket
 import sys
 from collections.abc import Sequence
@@ -20,6 +19,7 @@ import uvicorn
 from prefect_stripe_identity._base_client import DEFAULT_API_BASE
 from prefect_stripe_identity._exceptions import StripeIdentityError
 from prefect_stripe_identity._secrets import mask_secrets
+from prefect_stripe_identity.settings import ENV_PREFIX, StripeIdentitySettings
 from prefect_stripe_identity.webhooks._app import WEBHOOK_PATH, create_webhook_app
 from prefect_stripe_identity.webhooks._processor import WebhookProcessor
 from prefect_stripe_identity.webhooks._replay import parse_since, replay_events
@@ -27,6 +27,7 @@ from prefect_stripe_identity.webhooks._signature import check_webhook_secrets
 
 __all__ = ["add_webhooks_parser", "run_webhooks_command"]
 
+# The settings' older variable names (`StripeIdentitySettings`), the ones users know.
 SECRET_ENV = "STRIPE_WEBHOOK_SECRET"  # noqa: S105 (the variable's name, not a secret)
 API_KEY_ENV = "STRIPE_API_KEY"
 DEFAULT_HOST = "127.0.0.1"
@@ -72,14 +73,15 @@ def add_webhooks_parser(
         "--secret",
         action="append",
         metavar="whsec_…",
-        help=f"endpoint signing secret; repeat it while rotating (default: ${SECRET_ENV}, "
-        "comma-separated; prefer the variable: arguments are visible to other users)",
+        help="endpoint signing secret; repeat it while rotating (default: the webhook_secret "
+        f"setting, ${SECRET_ENV} or ${ENV_PREFIX}WEBHOOK_SECRET, comma-separated; prefer "
+        "the setting: arguments are visible to other users)",
     )
     serve.add_argument(
         "--credentials",
         metavar="BLOCK_NAME",
         help="a saved StripeIdentityCredentials block whose webhook_secret to use "
-        f"(instead of ${SECRET_ENV})",
+        "(instead of the webhook_secret setting)",
     )
     serve.add_argument(
         "--limit-concurrency",
@@ -100,7 +102,10 @@ def add_webhooks_parser(
         required=True,
         help="unix seconds, a duration back from now (90s, 30m, 2h, 3d, 1w), or ISO 8601",
     )
-    replay.add_argument("--api-key", help=f"secret or restricted key (default: ${API_KEY_ENV})")
+    replay.add_argument(
+        "--api-key",
+        help=f"secret or restricted key (default: the api_key setting, ${API_KEY_ENV})",
+    )
     replay.add_argument(
         "--api-base", default=DEFAULT_API_BASE, help="API base URL (default %(default)s)"
     )
@@ -118,10 +123,13 @@ def _secrets(given: Sequence[str] | None, block_name: str | None = None) -> list
     elif block_name:
         values = _block_secrets(block_name)
     else:
-        values = [s for s in os.environ.get(SECRET_ENV, "").split(",") if s.strip()]
+        setting = StripeIdentitySettings().webhook_secret
+        text = setting.get_secret_value() if setting is not None else ""
+        values = [s for s in text.split(",") if s.strip()]
     if not values:
         raise _UsageError(
-            f"no webhook signing secret: pass --secret or --credentials, or set {SECRET_ENV}"
+            "no webhook signing secret: pass --secret or --credentials, or set "
+            f"{SECRET_ENV} (or {ENV_PREFIX}WEBHOOK_SECRET)"
         )
     try:
         # The same check as create_webhook_app's: trimmed, and refused unless it can be
@@ -237,9 +245,12 @@ def _processor() -> WebhookProcessor:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    api_key = args.api_key or os.environ.get(API_KEY_ENV, "")
+    setting = StripeIdentitySettings().api_key
+    api_key = args.api_key or (setting.get_secret_value() if setting is not None else "")
     if not api_key:
-        raise _UsageError(f"no API key: pass --api-key or set {API_KEY_ENV}")
+        raise _UsageError(
+            f"no API key: pass --api-key or set {API_KEY_ENV} (or {ENV_PREFIX}API_KEY)"
+        )
     if not api_key.startswith(("sk_", "rk_")):
         raise _UsageError("the API key must be a secret (sk_…) or restricted (rk_…) key")
     try:

@@ -110,7 +110,7 @@ def test_serve_needs_a_whsec_secret_and_never_prints_it(
         code == 2
         and err
         == "error: no webhook signing secret: pass --secret or --credentials, or set "
-        "STRIPE_WEBHOOK_SECRET\n"
+        "STRIPE_WEBHOOK_SECRET (or PREFECT_INTEGRATIONS_STRIPE_IDENTITY_WEBHOOK_SECRET)\n"
     )
     code, _, err = run(capsys, "webhooks", "serve", "--secret", LIVE_KEY)
     assert code == 2 and err.count("\n") == 1 and LIVE_KEY not in err
