@@ -24,6 +24,22 @@ EVENT_PREFIX = "stripe.identity.verification_session"
 _EVENT_ID_NAMESPACE = UUID("6f1d2c1e-8b1a-4d55-9a57-3f0c5e9e7a11")
 
 
+def _event_id(
+    payload: dict[str, Any],
+    status: str,
+    stripe_event_id: str | None,
+    flow_run_id: UUID | str | None,
+) -> UUID | None:
+    if stripe_event_id:
+        return uuid5(_EVENT_ID_NAMESPACE, f"{stripe_event_id}:{status}")
+    if flow_run_id:
+        attempt = f"{payload['report_id']}:{payload['last_error_code']}"
+        return uuid5(
+            _EVENT_ID_NAMESPACE, f"{flow_run_id}:{payload['session_id']}:{status}:{attempt}"
+        )
+    return None  # Prefect picks a fresh id
+
+
 def session_event_name(status: str) -> str:
     """The Prefect event name for a session that reached ``status``."""
     return f"{EVENT_PREFIX}.{status}"
@@ -52,6 +68,9 @@ def emit_session_event(
         flow_run_id: The flow run the session belongs to, as a related resource.
         stripe_event_id: The id of the Stripe event this mirrors, when there is one; it
             also fixes the Prefect event's id, so a redelivery is not a second event.
+            Without one, a flow run's event has an id derived from the run, the session,
+            the status and the attempt (report, error code): a run that sees the same
+            change again (a retry, a resumed attempt) emits the same event, stored once.
         occurred: When it happened (default: now).
     """
     status = status or str(session.status)
@@ -73,7 +92,7 @@ def emit_session_event(
             }
         )
     return emit_event(
-        id=uuid5(_EVENT_ID_NAMESPACE, f"{stripe_event_id}:{status}") if stripe_event_id else None,
+        id=_event_id(payload, status, stripe_event_id, flow_run_id),
         event=session_event_name(status),
         resource={
             "prefect.resource.id": session_resource_id(session.id),

@@ -62,3 +62,19 @@ def test_a_stripe_event_maps_to_one_prefect_event_id(emitted: list[dict[str, Any
     assert ids[0] == ids[1] and ids[0] != ids[2]
     assert ids[3] is None  # no Stripe event: Prefect picks a fresh id
     assert emitted[0]["event"] == "stripe.identity.verification_session.verified"
+
+
+def test_a_flow_runs_event_has_the_same_id_when_it_sees_the_same_change_again(
+    emitted: list[dict[str, Any]],
+) -> None:
+    run, other_run = "8f4d0a3e-0000-0000-0000-000000000001", "8f4d0a3e-0000-0000-0000-000000000002"
+    events.emit_session_event(SESSION, flow_run_id=run)
+    events.emit_session_event(SESSION, flow_run_id=run)  # a retried or resumed attempt
+    events.emit_session_event(SESSION, flow_run_id=other_run)
+    events.emit_session_event(SESSION, status="created", flow_run_id=run)
+    # A second failed attempt of the same session: another report, another event.
+    later = SESSION.model_copy(update={"last_verification_report": "vr_evt2"})
+    events.emit_session_event(later, flow_run_id=run)
+    ids = [call["id"] for call in emitted]
+    assert ids[0] is not None and ids[0] == ids[1]
+    assert len({ids[0], ids[2], ids[3], ids[4]}) == 4
