@@ -625,12 +625,13 @@ def verify_identity(
     run = _Run(credentials, timeout=timeout, retention=retention, checkpoint=checkpoint)
     with _cancel_on_failure(run):
         if checkpoint is None:
-            session = _create_or_attach(run, session_id, {"type": type, **creation})
-            if hook is not None and session.status == "requires_input":
-                hook(session)
-            if link is not None and session.status == "requires_input":
-                send_link(link, session)
-            session = _annotate(run, session)
+            ready = _create_or_attach(run, session_id, {"type": type, **creation})
+            # Annotated before the person can have the link: a submission would refuse it.
+            session = _annotate(run, ready)
+            if hook is not None and ready.status == "requires_input":
+                hook(ready)
+            if link is not None and ready.status == "requires_input":
+                send_link(link, ready)
         else:  # created, sent and annotated before the suspension: never twice
             session = _reattach(run, checkpoint)
         session, timed_out = _wait(

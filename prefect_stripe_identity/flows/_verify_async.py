@@ -421,14 +421,15 @@ async def averify_identity(
     run = _Run(credentials, timeout=timeout, retention=retention, checkpoint=checkpoint)
     async with _acancel_on_failure(run):
         if checkpoint is None:
-            session = await _acreate_or_attach(run, session_id, {"type": type, **creation})
-            if hook is not None and session.status == "requires_input":
-                outcome = hook(session)
+            ready = await _acreate_or_attach(run, session_id, {"type": type, **creation})
+            # Annotated before the person can have the link: a submission would refuse it.
+            session = await _aannotate(run, ready)
+            if hook is not None and ready.status == "requires_input":
+                outcome = hook(ready)
                 if inspect.isawaitable(outcome):
                     await outcome
-            if link is not None and session.status == "requires_input":
-                await asend_link(link, session)
-            session = await _aannotate(run, session)
+            if link is not None and ready.status == "requires_input":
+                await asend_link(link, ready)
         else:  # created, sent and annotated before the suspension: never twice
             session = await _areattach(run, checkpoint)
         session, timed_out = await _await(
