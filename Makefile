@@ -64,5 +64,11 @@ scale: install
 generate: install
 	$(BIN)/python scripts/generate.py
 
+# The pictures of the docs (docs/images/): the hosted verification page and the Prefect
+# UI (the verify deployment's form, a finished run's logs and artifact), taken in headless
+# Chromium from a throw-away Prefect server, deployment and emulator. About a minute.
+screenshots: install
+	$(BIN)/python scripts/screenshots.py
+
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build *.egg-info
