@@ -287,11 +287,12 @@ def finished_run_pages(browser: Chromium, ui: str, flow_run_id: str, out: Path) 
         artifacts = client.read_artifacts(
             artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
         )
-    # A tall window: the run's graph above, and its logs down to the outcome below.
-    browser.resize(1280, 1600)
     driver.get(f"{ui}/runs/flow-run/{flow_run_id}")
     wait_for("the run's last log", lambda: "Finished in state Completed" in body_text(browser))
-    time.sleep(2)  # the graph draws
+    time.sleep(2)  # the graph of task runs draws (it stays blank if the page opens tall)
+    # Then a tall window: the graph above, and the logs down to the outcome below.
+    browser.resize(1280, 1600)
+    time.sleep(2)
     save(browser, out / "flow-run-logs.png")
     browser.resize(1280, 800)
 
