@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -340,7 +341,17 @@ def main(argv: list[str]) -> int:
         "PWD": str(ROOT),  # the pull step of flows/prefect.yaml: this checkout
     }
     os.environ.update(env)  # before Prefect is imported: it reads its settings once
+    try:
+        take(home, env, port, out)
+    except BaseException:
+        print(f"screenshots: failed; the servers' logs are in {home}", file=sys.stderr)
+        raise
+    shutil.rmtree(home, ignore_errors=True)
+    return 0
 
+
+def take(home: Path, env: dict[str, str], port: int, out: Path) -> None:
+    """The steps of docs/no-code.md, with the Prefect server on ``port``."""
     from prefect_stripe_identity.emulator import EmulatorConfig, EmulatorServer
 
     ui = f"http://127.0.0.1:{port}/v2"  # the UI a fresh browser gets at the server's address
@@ -366,7 +377,6 @@ def main(argv: list[str]) -> int:
             raise
         finally:
             worker.stop()
-    return 0
 
 
 if __name__ == "__main__":
