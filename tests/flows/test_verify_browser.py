@@ -18,7 +18,9 @@ from typing import Any
 import pytest
 from chromium import Chromium, alive, require_chromium
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.select import Select
+from selenium.webdriver.support.wait import WebDriverWait
 
 from prefect_stripe_identity import StripeIdentityClient, StripeIdentityCredentials
 from prefect_stripe_identity.emulator import EmulatorServer
@@ -95,12 +97,15 @@ def complete(browser: Chromium, url: str, outcome: str, error_code: str | None =
         "status": driver.find_element(By.ID, "status").text,
         "page": driver.find_element(By.TAG_NAME, "body").text,
     }
+    form = driver.find_element(By.TAG_NAME, "html")
     if outcome == "verified":
         driver.find_element(By.CSS_SELECTOR, "button.verify").click()
     else:
         assert error_code is not None
         Select(driver.find_element(By.NAME, "error_code")).select_by_value(error_code)
         driver.find_element(By.CSS_SELECTOR, "button.fail").click()
+    # The click returns before the answer loads: wait until the form's page is gone.
+    WebDriverWait(driver, 20).until(expected_conditions.staleness_of(form))
     shown["after"] = driver.find_element(By.TAG_NAME, "h1").text
     shown["after_status"] = driver.find_element(By.ID, "status").text
     # The link was single-use: opening it again shows that it is no longer valid.
