@@ -4,7 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint typecheck unit docs demo bench reliability scale generate clean
+.PHONY: install chromium test lint typecheck unit docs demo bench reliability scale generate \
+	screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +16,12 @@ $(STAMP): $(BIN)/python pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) chromium
+
+# Headless Chromium and chromedriver (Debian's packages) for the browser tests and
+# `make screenshots`: apt-get runs only when one is missing and we are root.
+chromium:
+	@bash scripts/ensure-chromium.sh
 
 lint: install
 	$(BIN)/ruff check .
@@ -57,6 +63,12 @@ scale: install
 # (prefect_stripe_identity/_endpoints.py); `make test` fails while they are stale.
 generate: install
 	$(BIN)/python scripts/generate.py
+
+# The pictures of the docs (docs/images/): the hosted verification page and the Prefect
+# UI (the verify deployment's form, a finished run's logs and artifact), taken in headless
+# Chromium from a throw-away Prefect server, deployment and emulator. About a minute.
+screenshots: install
+	$(BIN)/python scripts/screenshots.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build *.egg-info
