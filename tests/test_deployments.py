@@ -130,6 +130,7 @@ def _prefect(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[st
     )
 
 
+@pytest.mark.long
 @pytest.mark.usefixtures("prefect_engine")
 def test_prefect_deploy_of_the_yaml_stores_no_key_in_deployments_or_flow_runs() -> None:
     """Deploy flows/prefect.yaml with Prefect's own `prefect deploy`, run each deployment,
