@@ -32,10 +32,12 @@ typecheck: install
 
 # Four workers on two cores: most tests wait on servers, sleeps and subprocesses. Each
 # worker is a test session of its own (its own Prefect home and, when needed, server).
+# loadgroup: one test at a time to whichever worker is free (the `long` ones first), a
+# docs page's blocks together.
 PYTEST_WORKERS ?= 4
 
 unit: install
-	$(BIN)/python -m pytest -q -m "not reliability" -n $(PYTEST_WORKERS)
+	$(BIN)/python -m pytest -q -m "not reliability" -n $(PYTEST_WORKERS) --dist loadgroup
 
 # The documentation site, built strictly: a broken link or reference fails the build.
 docs: install

@@ -100,6 +100,7 @@ def _kill_all(tag: str) -> list[int]:
     return alive
 
 
+@pytest.mark.long
 def test_the_demo_succeeds_on_a_first_run_on_a_slow_machine(tmp_path: Path) -> None:
     home = tmp_path / "home"  # empty: Prefect's home will be home/.prefect, not there yet
     home.mkdir()

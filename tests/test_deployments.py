@@ -172,6 +172,7 @@ def local_clone_yaml(directory: Path) -> Path:
     return path
 
 
+@pytest.mark.long
 @pytest.mark.usefixtures("prefect_engine")
 def test_prefect_deploy_of_the_yaml_stores_no_key_in_deployments_or_flow_runs(
     tmp_path: Path,

@@ -264,7 +264,15 @@ def _check_output(block: Block, printed: str) -> None:
         )
 
 
-@pytest.mark.parametrize("block", BLOCKS, ids=[b.id for b in BLOCKS])
+# One xdist group per page (``make test`` runs ``--dist loadgroup``): a page's blocks run in
+# order in one worker, instead of its earlier blocks again in each worker that gets one.
+@pytest.mark.parametrize(
+    "block",
+    [
+        pytest.param(b, id=b.id, marks=pytest.mark.xdist_group(str(b.path.relative_to(ROOT))))
+        for b in BLOCKS
+    ],
+)
 def test_example(
     block: Block,
     servers: Servers,

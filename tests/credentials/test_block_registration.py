@@ -22,6 +22,7 @@ from prefect_stripe_identity import StripeIdentityCredentials
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.long
 @pytest.mark.usefixtures("prefect_engine")
 def test_prefect_block_register_finds_the_credentials_block() -> None:
     prefect_cli = Path(sys.executable).with_name("prefect")

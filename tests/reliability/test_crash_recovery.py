@@ -88,7 +88,10 @@ ALLOW_HOOK = {"PREFECT_STRIPE_IDENTITY_ALLOWED_HOOKS": "crash_hooks:stall_after_
 
 @pytest.mark.parametrize(
     "repeat",
-    [pytest.param(1, id="short"), pytest.param(3, id="full", marks=pytest.mark.reliability)],
+    [
+        pytest.param(1, id="short", marks=pytest.mark.long),
+        pytest.param(3, id="full", marks=pytest.mark.reliability),
+    ],
 )
 def test_verify_identity_killed_after_the_create_reuses_its_session(
     start_emulator: Any, tmp_path: Path, repeat: int

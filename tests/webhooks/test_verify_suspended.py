@@ -197,6 +197,7 @@ async def _deploy(pool: str, credentials: StripeIdentityCredentials, suffix: str
     return deployed
 
 
+@pytest.mark.long
 def test_waiting_runs_hold_no_process_and_each_reaches_its_outcome(
     worker: tuple[str, str, Path], emulator: EmulatorServer
 ) -> None:
