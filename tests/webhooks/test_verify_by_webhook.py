@@ -15,12 +15,11 @@ import httpx
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.runtime import flow_run as current_flow_run
-from webhook_helpers import SECRET, ReceiverServer
+from webhook_helpers import webhook_emulator
 
 from prefect_stripe_identity import StripeIdentityCredentials, VerificationSession
-from prefect_stripe_identity.emulator import EmulatorConfig, EmulatorServer
+from prefect_stripe_identity.emulator import EmulatorServer
 from prefect_stripe_identity.flows import VerificationOutcome, verify_identity
-from prefect_stripe_identity.webhooks import WEBHOOK_PATH
 
 # The flow hands the test its session and run through the session_ready_hook.
 ready: queue.Queue[tuple[str, str]] = queue.Queue()
@@ -32,16 +31,10 @@ def session_ready(session: VerificationSession) -> None:
 
 @pytest.fixture
 def servers(prefect_engine: None) -> Iterator[EmulatorServer]:
-    with ReceiverServer() as receiver:
-        config = EmulatorConfig(
-            webhook_url=receiver.url + WEBHOOK_PATH,
-            webhook_secret=SECRET,
-            processing_seconds=0.5,
-            webhook_backoff_seconds=0.3,
-            webhook_max_backoff_seconds=1,
-        )
-        with EmulatorServer(config) as emulator:
-            yield emulator
+    with webhook_emulator(
+        processing_seconds=0.5, webhook_backoff_seconds=0.3, webhook_max_backoff_seconds=1
+    ) as (_, emulator):
+        yield emulator
 
 
 def requests_made(emulator: EmulatorServer) -> int:

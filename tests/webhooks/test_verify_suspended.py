@@ -29,12 +29,11 @@ from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.settings import PREFECT_API_URL
 from prefect.types.entrypoint import EntrypointType
-from webhook_helpers import SECRET, ReceiverServer
+from webhook_helpers import webhook_emulator
 
 from prefect_stripe_identity import StripeIdentityCredentials, VerificationSession
-from prefect_stripe_identity.emulator import EmulatorConfig, EmulatorServer
+from prefect_stripe_identity.emulator import EmulatorServer
 from prefect_stripe_identity.flows import averify_identity, verify_identity, wake_verify_identity
-from prefect_stripe_identity.webhooks import WEBHOOK_PATH
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -125,16 +124,10 @@ def worker(prefect_engine: None, tmp_path: Path) -> Iterator[tuple[str, str, Pat
 
 @pytest.fixture
 def emulator(prefect_engine: None) -> Iterator[EmulatorServer]:
-    with ReceiverServer() as receiver:
-        config = EmulatorConfig(
-            webhook_url=receiver.url + WEBHOOK_PATH,
-            webhook_secret=SECRET,
-            processing_seconds=0.5,
-            webhook_backoff_seconds=0.5,
-            webhook_max_backoff_seconds=2,
-        )
-        with EmulatorServer(config) as emulator:
-            yield emulator
+    with webhook_emulator(
+        processing_seconds=0.5, webhook_backoff_seconds=0.5, webhook_max_backoff_seconds=2
+    ) as (_, emulator):
+        yield emulator
 
 
 def flow_runs(run_ids: list[uuid.UUID]) -> list[FlowRun]:

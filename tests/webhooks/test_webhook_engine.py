@@ -31,7 +31,7 @@ from prefect.states import (
     State,
     Suspended,
 )
-from webhook_helpers import SECRET, ReceiverServer
+from webhook_helpers import SECRET, ReceiverServer, webhook_emulator
 
 from prefect_stripe_identity import StripeIdentityClient, StripeIdentityCredentials, verify_identity
 from prefect_stripe_identity.emulator import EmulatorConfig, EmulatorServer
@@ -77,16 +77,10 @@ def wait_for_verification(api_base: str) -> str:
 
 @pytest.fixture
 def servers(prefect_engine: None) -> Iterator[tuple[ReceiverServer, EmulatorServer]]:
-    with ReceiverServer() as receiver:
-        config = EmulatorConfig(
-            webhook_url=receiver.url + WEBHOOK_PATH,
-            webhook_secret=SECRET,
-            processing_seconds=1,
-            webhook_backoff_seconds=0.3,
-            webhook_max_backoff_seconds=1,
-        )
-        with EmulatorServer(config) as emulator:
-            yield receiver, emulator
+    with webhook_emulator(
+        processing_seconds=1, webhook_backoff_seconds=0.3, webhook_max_backoff_seconds=1
+    ) as servers:
+        yield servers
 
 
 def wait_until_paused(run_id: str, timeout: float = 20) -> None:

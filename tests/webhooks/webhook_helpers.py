@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import datetime
 import itertools
@@ -9,6 +10,7 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from types import TracebackType
 from typing import Any
 from uuid import UUID
@@ -16,8 +18,9 @@ from uuid import UUID
 import stripe
 import uvicorn
 
+from prefect_stripe_identity.emulator import EmulatorConfig, EmulatorServer
 from prefect_stripe_identity.models import VerificationSession
-from prefect_stripe_identity.webhooks import ResumeOutcome, create_webhook_app
+from prefect_stripe_identity.webhooks import WEBHOOK_PATH, ResumeOutcome, create_webhook_app
 
 SECRET = "whsec_test_primary_0123456789abcdef"
 OLD_SECRET = "whsec_test_rotated_out_fedcba9876543210"
@@ -202,3 +205,15 @@ class ReceiverServer:
     ) -> None:
         self._server.should_exit = True
         self._thread.join(10)
+
+
+@contextlib.contextmanager
+def webhook_emulator(**config: Any) -> Iterator[tuple[ReceiverServer, EmulatorServer]]:
+    """The emulator with its signed webhooks going to a receiver (on the test session's
+    Prefect server), both on free ports; ``config`` adds to the `EmulatorConfig`."""
+    with ReceiverServer() as receiver:
+        settings = EmulatorConfig(
+            webhook_url=receiver.url + WEBHOOK_PATH, webhook_secret=SECRET, **config
+        )
+        with EmulatorServer(settings) as emulator:
+            yield receiver, emulator
