@@ -22,7 +22,13 @@ from prefect_stripe_identity import (
     update_verification_session,
 )
 from prefect_stripe_identity.emulator import EmulatorConfig, EmulatorServer
-from prefect_stripe_identity.flows import _verify, _verify_async, averify_identity, verify_identity
+from prefect_stripe_identity.flows import (
+    RETENTION_METADATA_KEY,
+    _verify,
+    _verify_async,
+    averify_identity,
+    verify_identity,
+)
 
 pytestmark = pytest.mark.usefixtures("prefect_engine")
 
@@ -40,12 +46,28 @@ def emulator() -> Iterator[EmulatorServer]:
         EMULATOR_URL.clear()
 
 
-def fail_the_next_requests(session: VerificationSession) -> None:
-    """Ready hook: once the session exists, the next requests (the annotate update, then
-    the rollback's cancels) are answered 503 before they take effect."""
-    httpx.post(
-        f"{EMULATOR_URL[0]}/_emulator/faults", data={"kind": "503", "count": 1 + CANCEL_FAULTS}
-    ).raise_for_status()
+def faults_before_the_annotate(monkeypatch: pytest.MonkeyPatch, count: int) -> None:
+    """Once the session exists, just before the annotate step, the next ``count`` requests
+    (the annotate update, then what follows) are answered 503 before they take effect. The
+    step itself is wrapped, not the ready hook: the hook runs after the annotate."""
+
+    def script() -> None:
+        httpx.post(
+            f"{EMULATOR_URL[-1]}/_emulator/faults", data={"kind": "503", "count": count}
+        ).raise_for_status()
+
+    annotate, aannotate = _verify._annotate, _verify_async._aannotate
+
+    def scripted(run: Any, session: VerificationSession) -> VerificationSession:
+        script()
+        return annotate(run, session)
+
+    async def ascripted(run: Any, session: VerificationSession) -> VerificationSession:
+        script()
+        return await aannotate(run, session)
+
+    monkeypatch.setattr(_verify, "_annotate", scripted)
+    monkeypatch.setattr(_verify_async, "_aannotate", ascripted)
 
 
 def test_a_failed_annotate_cancels_the_session_though_the_cancel_meets_faults(
@@ -58,11 +80,11 @@ def test_a_failed_annotate_cancels_the_session_though_the_cancel_meets_faults(
     credentials = StripeIdentityCredentials(
         api_key=KEY, api_base=emulator.url, max_network_retries=0
     )
+    faults_before_the_annotate(monkeypatch, 1 + CANCEL_FAULTS)
     with pytest.raises(APIError):
         verify_identity(
             credentials,
             client_reference_id="rollback-1",
-            session_ready_hook=f"{__name__}:fail_the_next_requests",
             timeout=timedelta(seconds=30),
             poll_interval_seconds=0.1,
             redaction_deployment=None,
@@ -70,6 +92,7 @@ def test_a_failed_annotate_cancels_the_session_though_the_cancel_meets_faults(
     with StripeIdentityClient(KEY, api_base=emulator.url) as client:
         (session,) = client.verification_sessions.list(client_reference_id="rollback-1").data
     assert session.status == "canceled"  # no session left open with nobody waiting on it
+    assert RETENTION_METADATA_KEY not in session.metadata  # it was the annotate that failed
     faults = httpx.get(f"{emulator.url}/_emulator/stats").json()["faults_injected"]
     assert faults == 1 + CANCEL_FAULTS  # the update and the first cancels really failed
 
@@ -131,6 +154,8 @@ def test_a_task_attempt_that_fails_and_is_retried_does_not_cancel_the_session(
         auto_outcome="verified",
         auto_submit_seconds=1.0,
     )
+    # One fault, on the annotate update: its first attempt fails, the next works.
+    faults_before_the_annotate(monkeypatch, 1)
     with EmulatorServer(config) as server:
         EMULATOR_URL.append(server.url)
         try:
@@ -139,8 +164,6 @@ def test_a_task_attempt_that_fails_and_is_retried_does_not_cancel_the_session(
             )
             arguments: dict[str, Any] = {
                 "client_reference_id": f"retried-{twin}",
-                # One fault, on the annotate update: its first attempt fails, the next works.
-                "session_ready_hook": f"{__name__}:fail_the_next_request",
                 "timeout": timedelta(seconds=30),
                 "poll_interval_seconds": 0.1,
                 "redaction_deployment": None,
@@ -155,10 +178,3 @@ def test_a_task_attempt_that_fails_and_is_retried_does_not_cancel_the_session(
     assert stats["faults_injected"] == 1  # the update's first attempt really failed
     assert outcome.status == "verified"
     assert outcome.canceled_by_flow is False
-
-
-def fail_the_next_request(session: VerificationSession) -> None:
-    """Ready hook: the next request (the annotate update) is answered 503."""
-    httpx.post(
-        f"{EMULATOR_URL[-1]}/_emulator/faults", data={"kind": "503", "count": 1}
-    ).raise_for_status()
