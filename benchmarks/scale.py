@@ -484,14 +484,19 @@ def measure(
     async def redactions_scheduled() -> int:
         from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
 
+        found, page = 0, 200  # the server's largest page
         async with get_client() as client:
-            runs = await client.read_flow_runs(
-                deployment_filter=DeploymentFilter(
-                    name=DeploymentFilterName(any_=["redact-verification-session"])
-                ),
-                limit=n + 10,
-            )
-        return len(runs)
+            while True:
+                runs = await client.read_flow_runs(
+                    deployment_filter=DeploymentFilter(
+                        name=DeploymentFilterName(any_=["redact-verification-session"])
+                    ),
+                    limit=page,
+                    offset=found,
+                )
+                found += len(runs)
+                if len(runs) < page:
+                    return found
 
     latencies = anyio.run(resume_latencies)
     scheduled = anyio.run(redactions_scheduled)
