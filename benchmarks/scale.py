@@ -248,6 +248,8 @@ def main() -> int:
     workers = int(os.environ.get("SCALE_WORKERS", "2"))
     database = os.environ.get("SCALE_DATABASE", "postgres")
     decide_seconds = min(90.0, person_timeout * 0.6)
+    # A SIGTERM (a `timeout`, a kill) unwinds like Ctrl-C, so everything started is stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     print(f"SCALE | N={n} wait={wait} workers={workers} database={database}", flush=True)
 
     from prefect_stripe_identity.emulator import EmulatorConfig, EmulatorServer
