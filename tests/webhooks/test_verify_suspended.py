@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
+import yaml
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
@@ -38,6 +39,11 @@ from prefect_stripe_identity.flows import averify_identity, verify_identity, wak
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 T = TypeVar("T")
+#: The production deployments' job variables (flows/prefect.yaml): the runs here start as
+#: those do (one `python -m prefect.engine` process per run).
+JOB_VARIABLES: dict[str, Any] = yaml.safe_load((REPO / "flows" / "prefect.yaml").read_text())[
+    "definitions"
+]["work_pool"]["job_variables"]
 
 
 def session_ready(session: VerificationSession) -> None:
@@ -97,6 +103,8 @@ def worker(prefect_engine: None, tmp_path: Path) -> Iterator[tuple[str, str, Pat
         "PREFECT_WORKER_QUERY_SECONDS": "1",
         "PREFECT_WORKER_PREFETCH_SECONDS": "1",
         "PYTHONPATH": os.pathsep.join([str(HERE), str(REPO)]),
+        # The job variables' `python` is this interpreter.
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
         "PREFECT_STRIPE_IDENTITY_ALLOWED_HOOKS": f"{__name__}:session_ready",
         "PSI_READY_LOG": str(ready_log),
         "PSI_PROCESS_TAG": tag,
@@ -168,7 +176,10 @@ async def _deploy(pool: str, credentials: StripeIdentityCredentials, suffix: str
     # installed package (no pull step to fetch the code).
     module = EntrypointType.MODULE_PATH
     wake = await wake_verify_identity.ato_deployment(
-        name=f"wake-{suffix}", work_pool_name=pool, entrypoint_type=module
+        name=f"wake-{suffix}",
+        work_pool_name=pool,
+        entrypoint_type=module,
+        job_variables=JOB_VARIABLES,
     )
     await wake.apply()
     parameters = {
@@ -185,6 +196,7 @@ async def _deploy(pool: str, credentials: StripeIdentityCredentials, suffix: str
             work_pool_name=pool,
             entrypoint_type=module,
             parameters=parameters,
+            job_variables=JOB_VARIABLES,
         )
         deployed[name] = await deployment.apply()
     return deployed
