@@ -19,7 +19,8 @@ default ``webhook``), ``SCALE_TIMEOUT_SECONDS`` (the time of the people who neve
 back, default the larger of 180 and 2 s per person, so that no deadline passes while the
 runs are still being opened; the others get `DECIDER_TIMEOUT`),
 ``SCALE_WORKERS`` (default 2), ``SCALE_WORKER_LIMIT`` (flow runs at once per worker,
-default 4), ``SCALE_DATABASE`` (``postgres`` or ``sqlite``).
+default 4), ``SCALE_DECIDE_SECONDS`` (the time over which the others decide, default 90),
+``SCALE_DATABASE`` (``postgres`` or ``sqlite``).
 """
 
 from __future__ import annotations
@@ -284,7 +285,9 @@ def main() -> int:
     person_timeout = float(os.environ.get("SCALE_TIMEOUT_SECONDS", max(180, 2 * n)))
     workers = int(os.environ.get("SCALE_WORKERS", "2"))
     database = os.environ.get("SCALE_DATABASE", "postgres")
-    decide_seconds = min(90.0, person_timeout * 0.6)
+    # The people who decide do so over this many seconds: the default is a burst beyond
+    # what 2 cores resume at once; a longer time measures the latency below capacity.
+    decide_seconds = float(os.environ.get("SCALE_DECIDE_SECONDS", min(90.0, person_timeout * 0.6)))
     # A SIGTERM (a `timeout`, a kill) unwinds like Ctrl-C, so everything started is stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     print(
