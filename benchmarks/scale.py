@@ -132,11 +132,9 @@ class Processes:
 def descendants(pid: int) -> list[int]:
     """Every live process below ``pid`` (from /proc: no psutil in the dev install)."""
     children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    for entry in Path("/proc").glob("[0-9]*"):
         with contextlib.suppress(OSError, ValueError, IndexError):
-            # The command in parentheses may hold spaces: the fields follow the last ')'.
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+            children.setdefault(int(proc_stat(entry.name)[1]), []).append(int(entry.name))
     found, todo = [], [pid]
     while todo:
         for child in children.get(todo.pop(), []):
@@ -147,15 +145,21 @@ def descendants(pid: int) -> list[int]:
 
 def _zombie(pid: int) -> bool:
     with contextlib.suppress(OSError, IndexError):
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+        return proc_stat(pid)[0] == "Z"
     return False
 
 
-def local_prefect_yaml(tmp: Path) -> Path:
-    """flows/prefect.yaml with the workers (all on this machine) running from this checkout:
-    its pull step clones the public repository for every flow run, which would measure git
-    (and need the network) rather than the deployments."""
-    config = yaml.safe_load((REPO / "flows" / "prefect.yaml").read_text())
+def prefect_yaml() -> dict[str, Any]:
+    """flows/prefect.yaml, as the deployments and the baseline take it."""
+    config: dict[str, Any] = yaml.safe_load((REPO / "flows" / "prefect.yaml").read_text())
+    return config
+
+
+def local_prefect_yaml(tmp: Path, config: dict[str, Any]) -> Path:
+    """``config`` (flows/prefect.yaml) written with the workers, all on this machine,
+    running from this checkout: its pull step clones the public repository for every flow
+    run, which would measure git (and need the network) rather than the deployments."""
+    config = {**config}
     config["pull"] = [{"prefect.deployments.steps.set_working_directory": {"directory": str(REPO)}}]
     path = tmp / "prefect.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -242,10 +246,15 @@ def flow_run_processes() -> int:
     return count
 
 
+def proc_stat(pid: int | str) -> list[str]:
+    """The fields of ``/proc/<pid>/stat`` after the command, from the state on (the
+    command, in parentheses, may hold spaces: the fields follow the last ')')."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def cpu_seconds(pid: int) -> float:
     """CPU of a process and its waited-for children (utime, stime, cutime, cstime)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = sum(int(value) for value in fields[11:15])
+    ticks = sum(int(value) for value in proc_stat(pid)[11:15])
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
@@ -377,12 +386,11 @@ def main() -> int:
             extra={"STRIPE_API_KEY": API_KEY, "STRIPE_API_BASE": emulator.url},
         )
         run(str(BIN / "prefect"), "work-pool", "create", "stripe-identity", "--type", "process")
+        config = prefect_yaml()
         run(str(BIN / "prefect"), "--no-prompt", "deploy", "--all", "--prefect-file",
-            str(local_prefect_yaml(tmp)))  # fmt: skip
+            str(local_prefect_yaml(tmp, config)))  # fmt: skip
         # The baseline runs as the verifications do: with the yaml's job variables.
-        job_variables = yaml.safe_load((REPO / "flows" / "prefect.yaml").read_text())[
-            "definitions"
-        ]["work_pool"].get("job_variables", {})
+        job_variables = config["definitions"]["work_pool"].get("job_variables", {})
         run(str(BIN / "prefect"), "--no-prompt", "deploy", "benchmarks/scale_flows.py:empty_flow",
             "--name", "empty", "--pool", "stripe-identity",
             *(arg for key, value in job_variables.items()
