@@ -124,7 +124,13 @@ class Processes:
         for pid in strays:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-        alive = [pid for pid in strays if Path(f"/proc/{pid}").exists() and not _zombie(pid)]
+        # SIGKILL is asynchronous: give the kernel a moment before calling a process alive.
+        deadline = time.monotonic() + 5
+        while True:
+            alive = [p for p in strays if Path(f"/proc/{p}").exists() and not _zombie(p)]
+            if not alive or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
         if alive:
             print(f"warning: flow-run processes still alive: {alive}", file=sys.stderr)
 
