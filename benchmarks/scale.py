@@ -305,10 +305,10 @@ def main() -> int:
     decide_seconds = float(os.environ.get("SCALE_DECIDE_SECONDS", min(90.0, person_timeout * 0.6)))
     # A SIGTERM (a `timeout`, a kill) unwinds like Ctrl-C, so everything started is stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    print(
-        f"SCALE | N={n} wait={wait} workers={workers} limit={WORKER_LIMIT} database={database}",
-        flush=True,
-    )
+    setup = {"n": n, "wait": wait, "workers": workers, "limit": WORKER_LIMIT,
+             "database": database, "timeout": round(person_timeout),
+             "decide": round(decide_seconds)}  # fmt: skip
+    print("SCALE | " + " ".join(f"{key}={value}" for key, value in setup.items()), flush=True)
 
     from prefect_stripe_identity.emulator import EmulatorConfig, EmulatorServer
 
@@ -419,7 +419,7 @@ def main() -> int:
         figures.update(saturate(emulator, int(os.environ.get("SCALE_SWEEP_SESSIONS", "1000"))))
         print_figures(figures)
         if os.environ.get("SCALE_RECORD", "1") != "0":
-            record(figures, n=n, wait=wait, workers=workers, limit=WORKER_LIMIT, database=database)
+            record(figures, **setup)
         return 0 if figures["correct"] else 1
 
 
@@ -494,6 +494,14 @@ def measure(
     # On 2 cores a run takes about 1.5 s of both to open: the bounds grow with N.
     wait_until(lambda: sessions_annotated() >= n, max(600, 3 * n), "every session", 1)
     opening_seconds = time.monotonic() - opened_at
+    if opening_seconds > person_timeout:
+        # Their wake runs then start while the others wait, and are counted as waiting.
+        print(
+            f"SCALE | warning: the abandoned people's deadline ({person_timeout:.0f} s) passed "
+            f"while the runs were opened ({opening_seconds:.0f} s): the waiting figures count "
+            "their wake-ups; raise SCALE_TIMEOUT_SECONDS",
+            flush=True,
+        )
     # Waiting: every run suspended (a run annotates its session a few calls before it
     # suspends), and nobody has decided yet (the first person decides once this is done).
     wait_until(lambda: _busy(env) == 0, max(600, 3 * n), "every run to suspend", 1)
