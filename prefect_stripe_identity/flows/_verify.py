@@ -45,6 +45,7 @@ from prefect_stripe_identity.flows._inputs import (
 )
 from prefect_stripe_identity.flows._link import (
     DEFAULT_LINK_MESSAGE,
+    LinkNotification,
     check_hook_allowed,
     check_link_message,
     load_link_notification,
@@ -329,24 +330,22 @@ class _Watch:
 
 
 def _wait_by_polling(
-    credentials: StripeIdentityCredentials,
+    run: _Run,
     session: VerificationSession,
-    watch: _Watch,
     *,
-    deadline: float,
     poll_interval_seconds: float,
     max_poll_interval_seconds: float,
     stop_on_failure: bool,
 ) -> tuple[VerificationSession, bool]:
     interval = poll_interval_seconds
     while str(session.status) not in FINAL_STATUSES:
-        remaining = deadline - time.monotonic()
+        remaining = run.deadline - time.monotonic()
         if remaining <= 0:
             return session, True
         time.sleep(min(interval, remaining))
         previous = session.status
-        session = retrieve_verification_session(credentials, session.id)
-        if watch.see(session) and stop_on_failure:
+        session = retrieve_verification_session(run.credentials, session.id)
+        if _on_look(run, session, stop_on_failure=stop_on_failure):
             break
         # Back off while nothing happens; look again soon once something does.
         interval = (
@@ -435,7 +434,7 @@ def _wait_by_webhook(
     fallback: Callable[[VerificationSession], tuple[VerificationSession, bool]],
 ) -> tuple[VerificationSession, bool]:
     # A resumed attempt's session was just retrieved: the update it resumed with is in it.
-    if wait.resumed and run.watch.see(session) and stop_on_failure:
+    if wait.resumed and _on_look(run, session, stop_on_failure=stop_on_failure):
         return session, False
     while str(session.status) not in FINAL_STATUSES:
         remaining = run.deadline - time.monotonic()
@@ -458,7 +457,7 @@ def _wait_by_webhook(
             continue
         if update.moves_the_flow():
             session = retrieve_verification_session(run.credentials, session.id)
-            if run.watch.see(session) and stop_on_failure:
+            if _on_look(run, session, stop_on_failure=stop_on_failure):
                 break
     return session, False
 
@@ -576,12 +575,15 @@ def verify_identity(
             try again until the timeout.
         include_verified_outputs: Put the person's verified data in the outcome (it is
             masked in persisted results and never logged).
-        session_ready_hook: "module:function" called with the new session, for Python
-            callers: a deployment run refuses it unless the worker's `allowed_hooks`
-            setting lists it (use `link_notification`; see docs/settings.md).
+        session_ready_hook: "module:function" called with the session whenever it waits
+            for the person (once ready, and after each failed attempt the flow waits on,
+            with the new single-use url), for Python callers: a deployment run refuses
+            it unless the worker's `allowed_hooks` setting lists it (use
+            `link_notification`; see docs/settings.md).
         link_notification: The saved Prefect notification block that sends the person
             their link, as "<block type slug>/<block name>" (e.g.
-            "slack-webhook/identity-links"): the only place the hosted URL goes.
+            "slack-webhook/identity-links"): the only place the hosted URL goes. It
+            sends the new link after each failed attempt the flow waits on.
         link_message: The message it sends: `{url}` (required) and
             `{client_reference_id}` are replaced, no other placeholder is allowed.
         redaction_deployment: The per-session redaction deployment to schedule at the end
@@ -622,16 +624,20 @@ def verify_identity(
     hook = _load_hook(session_ready_hook)
     link = load_link_notification(link_notification, link_message)
     checkpoint = resumed_checkpoint()  # set when this attempt resumes a suspension
-    run = _Run(credentials, timeout=timeout, retention=retention, checkpoint=checkpoint)
+    run = _Run(
+        credentials,
+        timeout=timeout,
+        retention=retention,
+        checkpoint=checkpoint,
+        hook=hook,
+        link=link,
+    )
     with _cancel_on_failure(run):
         if checkpoint is None:
             ready = _create_or_attach(run, session_id, {"type": type, **creation})
             # Annotated before the person can have the link: a submission would refuse it.
             session = _annotate(run, ready)
-            if hook is not None and ready.status == "requires_input":
-                hook(ready)
-            if link is not None and ready.status == "requires_input":
-                send_link(link, ready)
+            _hand_over(run, ready)
         else:  # created, sent and annotated before the suspension: never twice
             session = _reattach(run, checkpoint)
         session, timed_out = _wait(
@@ -676,9 +682,13 @@ class _Run:
         timeout: timedelta,
         retention: timedelta,
         checkpoint: WaitCheckpoint | None = None,
+        hook: Callable[[VerificationSession], Any] | None = None,
+        link: LinkNotification | None = None,
     ) -> None:
         run_id = current_flow_run_id()
         self.credentials = credentials
+        self.hook = hook  # who gives the person the link: `_hand_over`
+        self.link = link
         self.flow_run_id = str(run_id) if run_id else None
         self.logger = get_run_logger()
         # A resumed attempt keeps the first one's clock: same deadline, same retention.
@@ -732,6 +742,30 @@ def _annotate(run: _Run, session: VerificationSession) -> VerificationSession:
         return session
 
 
+def _hand_over(run: _Run, session: VerificationSession) -> None:
+    """Step 2b: give the person the link, through the hook and the notification block.
+
+    Also after each failed attempt the flow goes on waiting for: the hosted URL is single
+    use, and the session that waits for the person again has a new one."""
+    if session.status != "requires_input":
+        return
+    if run.hook is not None:
+        run.hook(session)
+    if run.link is not None:
+        send_link(run.link, session)
+
+
+def _on_look(run: _Run, session: VerificationSession, *, stop_on_failure: bool) -> bool:
+    """Record a new look at ``session``; True when the wait stops here (a failed attempt,
+    with ``stop_on_failure``). Otherwise the person gets the new link of a failed attempt."""
+    if not run.watch.see(session):
+        return False
+    if stop_on_failure:
+        return True
+    _hand_over(run, session)
+    return False
+
+
 def _wait(
     run: _Run,
     session: VerificationSession,
@@ -748,10 +782,8 @@ def _wait(
 
     def poll(session: VerificationSession) -> tuple[VerificationSession, bool]:
         return _wait_by_polling(
-            run.credentials,
+            run,
             session,
-            run.watch,
-            deadline=run.deadline,
             poll_interval_seconds=poll_interval_seconds,
             max_poll_interval_seconds=max_poll_interval_seconds,
             stop_on_failure=stop_on_failure,

@@ -182,25 +182,45 @@ async def _acreate_usable_session(
     )
 
 
+async def _ahand_over(run: _Run, session: VerificationSession) -> None:
+    """See `_verify._hand_over`; the hook may be a coroutine function."""
+    if session.status != "requires_input":
+        return
+    if run.hook is not None:
+        outcome = run.hook(session)
+        if inspect.isawaitable(outcome):
+            await outcome
+    if run.link is not None:
+        await asend_link(run.link, session)
+
+
+async def _aon_look(run: _Run, session: VerificationSession, *, stop_on_failure: bool) -> bool:
+    """See `_verify._on_look`."""
+    if not run.watch.see(session):
+        return False
+    if stop_on_failure:
+        return True
+    await _ahand_over(run, session)
+    return False
+
+
 async def _await_by_polling(
-    credentials: StripeIdentityCredentials,
+    run: _Run,
     session: VerificationSession,
-    watch: _Watch,
     *,
-    deadline: float,
     poll_interval_seconds: float,
     max_poll_interval_seconds: float,
     stop_on_failure: bool,
 ) -> tuple[VerificationSession, bool]:
     interval = poll_interval_seconds
     while str(session.status) not in FINAL_STATUSES:
-        remaining = deadline - time.monotonic()
+        remaining = run.deadline - time.monotonic()
         if remaining <= 0:
             return session, True
         await asyncio.sleep(min(interval, remaining))
         previous = session.status
-        session = await aretrieve_verification_session(credentials, session.id)
-        if watch.see(session) and stop_on_failure:
+        session = await aretrieve_verification_session(run.credentials, session.id)
+        if await _aon_look(run, session, stop_on_failure=stop_on_failure):
             break
         # Back off while nothing happens; look again soon once something does.
         interval = (
@@ -244,7 +264,7 @@ async def _await_by_webhook(
     fallback: Callable[[VerificationSession], Awaitable[tuple[VerificationSession, bool]]],
 ) -> tuple[VerificationSession, bool]:
     # A resumed attempt's session was just retrieved: the update it resumed with is in it.
-    if wait.resumed and run.watch.see(session) and stop_on_failure:
+    if wait.resumed and await _aon_look(run, session, stop_on_failure=stop_on_failure):
         return session, False
     while str(session.status) not in FINAL_STATUSES:
         remaining = run.deadline - time.monotonic()
@@ -267,7 +287,7 @@ async def _await_by_webhook(
             continue
         if update.moves_the_flow():
             session = await aretrieve_verification_session(run.credentials, session.id)
-            if run.watch.see(session) and stop_on_failure:
+            if await _aon_look(run, session, stop_on_failure=stop_on_failure):
                 break
     return session, False
 
@@ -372,12 +392,15 @@ async def averify_identity(
             try again until the timeout.
         include_verified_outputs: Put the person's verified data in the outcome (it is
             masked in persisted results and never logged).
-        session_ready_hook: "module:function" called with the new session, for Python
-            callers: a deployment run refuses it unless the worker's `allowed_hooks`
-            setting lists it (use `link_notification`; see docs/settings.md).
+        session_ready_hook: "module:function" called with the session whenever it waits
+            for the person (once ready, and after each failed attempt the flow waits on,
+            with the new single-use url), for Python callers: a deployment run refuses
+            it unless the worker's `allowed_hooks` setting lists it (use
+            `link_notification`; see docs/settings.md).
         link_notification: The saved Prefect notification block that sends the person
             their link, as "<block type slug>/<block name>" (e.g.
-            "slack-webhook/identity-links"): the only place the hosted URL goes.
+            "slack-webhook/identity-links"): the only place the hosted URL goes. It
+            sends the new link after each failed attempt the flow waits on.
         link_message: The message it sends: `{url}` (required) and
             `{client_reference_id}` are replaced, no other placeholder is allowed.
         redaction_deployment: The per-session redaction deployment to schedule at the end
@@ -418,18 +441,20 @@ async def averify_identity(
     hook = _load_hook(session_ready_hook)
     link = await aload_link_notification(link_notification, link_message)
     checkpoint = await aresumed_checkpoint()  # set when this attempt resumes a suspension
-    run = _Run(credentials, timeout=timeout, retention=retention, checkpoint=checkpoint)
+    run = _Run(
+        credentials,
+        timeout=timeout,
+        retention=retention,
+        checkpoint=checkpoint,
+        hook=hook,
+        link=link,
+    )
     async with _acancel_on_failure(run):
         if checkpoint is None:
             ready = await _acreate_or_attach(run, session_id, {"type": type, **creation})
             # Annotated before the person can have the link: a submission would refuse it.
             session = await _aannotate(run, ready)
-            if hook is not None and ready.status == "requires_input":
-                outcome = hook(ready)
-                if inspect.isawaitable(outcome):
-                    await outcome
-            if link is not None and ready.status == "requires_input":
-                await asend_link(link, ready)
+            await _ahand_over(run, ready)
         else:  # created, sent and annotated before the suspension: never twice
             session = await _areattach(run, checkpoint)
         session, timed_out = await _await(
@@ -521,10 +546,8 @@ async def _await(
 
     async def poll(session: VerificationSession) -> tuple[VerificationSession, bool]:
         return await _await_by_polling(
-            run.credentials,
+            run,
             session,
-            run.watch,
-            deadline=run.deadline,
             poll_interval_seconds=poll_interval_seconds,
             max_poll_interval_seconds=max_poll_interval_seconds,
             stop_on_failure=stop_on_failure,

@@ -199,6 +199,94 @@ def test_the_link_goes_to_the_notification_block_and_nowhere_else(
     assert not [path for path, data in stored.items() if token.encode() in data]
 
 
+def message_links(receiver: Receiver, count: int, timeout: float = 30) -> list[str]:
+    """The links of the first ``count`` messages, once they have come."""
+    deadline = time.monotonic() + timeout
+    while len(receiver.received) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return [
+        found.group(0)
+        for message in receiver.messages()
+        if (found := re.search(r"https?://\S+", message["text"]))
+    ]
+
+
+def submit_on_page(link: str, outcome: str) -> httpx.Response:
+    """What the person does on the hosted page the link opens."""
+    parts = urlsplit(link)
+    token = parse_qs(parts.query)["token"][0]
+    data = {"outcome": outcome, "token": token}
+    if outcome == "unverified":
+        data["error_code"] = "document_expired"
+    return httpx.post(f"{parts.scheme}://{parts.netloc}{parts.path}", data=data)
+
+
+@engine
+@pytest.mark.parametrize("twin", TWINS)
+def test_after_a_failed_attempt_the_person_gets_a_new_link(
+    twin: str, credentials: StripeIdentityCredentials, emulator: EmulatorServer
+) -> None:
+    used: dict[str, Any] = {}
+
+    def person() -> None:
+        # Fails with the first link; the used link is dead, the second one verifies.
+        (first,) = message_links(receiver, 1)
+        used["first"] = submit_on_page(first, "unverified").status_code
+        links = message_links(receiver, 2)
+        used["links"] = links
+        if len(links) == 2:
+            used["reused"] = submit_on_page(first, "verified").status_code
+            used["second"] = submit_on_page(links[1], "verified").status_code
+
+    with Receiver() as receiver:
+        block = save_link_block(receiver, f"again-{twin}")
+        thread = threading.Thread(target=person, daemon=True)
+        thread.start()
+        state = run(
+            twin,
+            credentials,
+            client_reference_id=f"again-{twin}",
+            link_notification=block,
+            timeout=timedelta(seconds=40),
+            **FAST,
+        )
+        thread.join(timeout=30)
+    outcome = state.result()
+    assert outcome.status == "verified"
+    assert outcome.failed_attempts == ["document_expired"]
+    first, second = used["links"]
+    assert first != second
+    assert (used["first"], used["reused"], used["second"]) == (200, 404, 200)
+    assert len(receiver.messages()) == 2  # nothing more once verified
+
+
+@engine
+@pytest.mark.parametrize("twin", TWINS)
+def test_stop_on_failure_sends_no_second_link(
+    twin: str, credentials: StripeIdentityCredentials, emulator: EmulatorServer
+) -> None:
+    with Receiver() as receiver:
+        block = save_link_block(receiver, f"once-{twin}")
+        thread = threading.Thread(
+            target=lambda: submit_on_page(message_links(receiver, 1)[0], "unverified"),
+            daemon=True,
+        )
+        thread.start()
+        state = run(
+            twin,
+            credentials,
+            client_reference_id=f"once-{twin}",
+            link_notification=block,
+            stop_on_failure=True,
+            timeout=timedelta(seconds=40),
+            **FAST,
+        )
+        thread.join(timeout=30)
+    outcome = state.result()
+    assert (outcome.status, outcome.failed_attempts) == ("requires_input", ["document_expired"])
+    assert len(receiver.messages()) == 1
+
+
 @engine
 @pytest.mark.parametrize("twin", TWINS)
 def test_a_custom_message_is_sent(

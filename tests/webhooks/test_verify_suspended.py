@@ -11,6 +11,7 @@ decide, not timings.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import signal
 import subprocess
@@ -47,10 +48,11 @@ JOB_VARIABLES: dict[str, Any] = yaml.safe_load((REPO / "flows" / "prefect.yaml")
 
 
 def session_ready(session: VerificationSession) -> None:
-    """The runs' hook (allowed on the worker): one line per call, so the test counts how
-    often the ready step ran, which a resumed run must never run again."""
+    """The runs' hook (allowed on the worker): one line per call (the session and a digest
+    of its single-use URL), so the test counts how often the person was given a link."""
+    url = session.url.get_secret_value() if session.url else ""
     with Path(os.environ["PSI_READY_LOG"]).open("a") as log:
-        log.write(f"{session.id}\n")
+        log.write(f"{session.id} {hashlib.sha256(url.encode()).hexdigest()[:16]}\n")
 
 
 def wait_for(condition: Callable[[], T], timeout: float, what: str) -> T:
@@ -268,8 +270,18 @@ def test_waiting_runs_hold_no_process_and_each_reaches_its_outcome(
     ]
     statuses = {p: [s.status for s in sessions_of(emulator, f"{p}-{suffix}")] for p in timeouts}
     assert statuses == {"verifies": ["verified"], "retries": ["verified"], "abandons": ["canceled"]}
-    # The ready step (hook, link) ran once per session, never again on a resume.
-    assert sorted(ready_log.read_text().split()) == sorted(session.values())
+    # The person got a link when the session was ready, and a new one after the failed
+    # attempt (the first was used); never again on a resume that brought no failure.
+    given: dict[str, list[str]] = {}
+    for line in ready_log.read_text().splitlines():
+        session_id, url_digest = line.split()
+        given.setdefault(session_id, []).append(url_digest)
+    assert {p: len(given.get(s, [])) for p, s in session.items()} == {
+        "verifies": 1,
+        "retries": 2,
+        "abandons": 1,
+    }
+    assert len(set(given[session["retries"]])) == 2
     # Each run scheduled one wake run: the abandoned one's woke it; those of the runs that
     # ended before their deadline were deleted, so no process starts for them.
     wakes = wait_for(
