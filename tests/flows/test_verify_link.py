@@ -106,6 +106,28 @@ def run(twin: str, credentials: StripeIdentityCredentials, **arguments: Any) -> 
     return state
 
 
+def message_links(receiver: Receiver, count: int, timeout: float = 30) -> list[str]:
+    """The links of the first ``count`` messages, once they have come."""
+    deadline = time.monotonic() + timeout
+    while len(receiver.received) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return [
+        found.group(0)
+        for message in receiver.messages()
+        if (found := re.search(r"https?://\S+", message["text"]))
+    ]
+
+
+def submit_on_page(link: str, outcome: str) -> httpx.Response:
+    """What the person does on the hosted page the link opens."""
+    parts = urlsplit(link)
+    token = parse_qs(parts.query)["token"][0]
+    data = {"outcome": outcome, "token": token}
+    if outcome == "unverified":
+        data["error_code"] = "document_expired"
+    return httpx.post(f"{parts.scheme}://{parts.netloc}{parts.path}", data=data)
+
+
 class Person(threading.Thread):
     """Waits for the message, opens the link it holds and verifies on the hosted page.
     Before submitting, reads the session's own hosted URL, to compare."""
@@ -117,23 +139,15 @@ class Person(threading.Thread):
         self.session_url: str | None = None
 
     def run(self) -> None:
-        deadline = time.monotonic() + 30
-        while not self.receiver.received and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if not self.receiver.received:
+        links = message_links(self.receiver, 1)
+        if not links:
             return
-        found = re.search(r"https?://\S+", self.receiver.messages()[0]["text"])
-        self.link = found.group(0) if found else None
+        self.link = links[0]
         with StripeIdentityClient(KEY, api_base=self.api) as client:
             (session,) = client.verification_sessions.list(client_reference_id=self.reference).data
             session = client.verification_sessions.retrieve(session.id)
         self.session_url = session.url.get_secret_value() if session.url else None
-        if self.link is not None:
-            parts = urlsplit(self.link)
-            token = parse_qs(parts.query)["token"][0]
-            httpx.post(
-                f"{self.api}{parts.path}", data={"outcome": "verified", "token": token}
-            ).raise_for_status()
+        submit_on_page(self.link, "verified").raise_for_status()
 
 
 def flow_run_logs(flow_run_id: Any, until: str) -> list[str]:
@@ -197,28 +211,6 @@ def test_the_link_goes_to_the_notification_block_and_nowhere_else(
     stored = stored_results()
     assert state.data.metadata.storage_key in {str(p) for p in stored}  # the result is there
     assert not [path for path, data in stored.items() if token.encode() in data]
-
-
-def message_links(receiver: Receiver, count: int, timeout: float = 30) -> list[str]:
-    """The links of the first ``count`` messages, once they have come."""
-    deadline = time.monotonic() + timeout
-    while len(receiver.received) < count and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return [
-        found.group(0)
-        for message in receiver.messages()
-        if (found := re.search(r"https?://\S+", message["text"]))
-    ]
-
-
-def submit_on_page(link: str, outcome: str) -> httpx.Response:
-    """What the person does on the hosted page the link opens."""
-    parts = urlsplit(link)
-    token = parse_qs(parts.query)["token"][0]
-    data = {"outcome": outcome, "token": token}
-    if outcome == "unverified":
-        data["error_code"] = "document_expired"
-    return httpx.post(f"{parts.scheme}://{parts.netloc}{parts.path}", data=data)
 
 
 @engine
