@@ -60,8 +60,11 @@ __all__ = [
 ]
 
 #: How long past the deadline Prefect keeps a suspension before failing the run: time for
-#: the wake run to be picked up by a worker (a busy pool can take minutes).
-SUSPEND_MARGIN_SECONDS = 900
+#: the wake run to be picked up by a worker. An expired suspension fails the run with its
+#: session open, and the wake run queues behind every resume a busy pool has (37 minutes
+#: at p95 for 1,000 people on 2 cores): a day, so only a pool that runs nothing for a day
+#: lets a suspension expire. The wait still ends at the deadline; the wake run ends it.
+SUSPEND_MARGIN_SECONDS = 86_400
 #: The prefix of the pause keys of the flow's suspensions (and of their checkpoints).
 SUSPEND_PREFIX = "stripe-identity-suspend-"
 _CHECKPOINT_PREFIX = "stripe-identity-checkpoint-"

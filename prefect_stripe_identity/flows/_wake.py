@@ -24,6 +24,7 @@ from typing import Annotated
 from uuid import UUID
 
 from prefect import flow, get_client, get_run_logger
+from prefect.client.orchestration import SyncPrefectClient
 from prefect.client.schemas.objects import StateType
 from prefect.client.schemas.responses import SetStateStatus
 from prefect.exceptions import FlowPauseTimeout, ObjectNotFound
@@ -141,7 +142,9 @@ def wake_verify_identity(
         session_id: Its verification session.
 
     Returns:
-        What came of it: "resumed", "finished", "gone" or "busy".
+        What came of it: "resumed", "finished", "gone", "busy", or "expired" (Prefect
+        failed the run when its suspension expired, before this run started: logged as a
+        warning, since its session stays open until the retention sweep).
     """
     logger = get_run_logger()
     run_input = _wake_input(session_id, "requires_input")
@@ -152,6 +155,16 @@ def wake_verify_identity(
                 state = client.read_flow_run(flow_run_id).state
             except ObjectNotFound:
                 return "gone"
+            if state is not None and state.is_failed() and _expired(client, flow_run_id):
+                # Nothing is left to cancel the session: say so where an operator looks.
+                logger.warning(
+                    "Flow run %s was failed by Prefect before its wake run started (its "
+                    "suspension expired): session %s was left open, and the retention "
+                    "sweep redacts it.",
+                    flow_run_id,
+                    session_id,
+                )
+                return "expired"
             if state is not None and (state.is_final() or state.type == StateType.CANCELLING):
                 logger.info("Flow run %s has finished: nothing to wake.", flow_run_id)
                 return "finished"
@@ -164,3 +177,10 @@ def wake_verify_identity(
                 logger.warning("Flow run %s stayed busy: not woken.", flow_run_id)
                 return "busy"
             time.sleep(WAKE_RETRY_SECONDS)
+
+
+def _expired(client: SyncPrefectClient, flow_run_id: UUID) -> bool:
+    """Whether the failed run ``flow_run_id`` went straight from a pause to failed: Prefect
+    expired its suspension (the run itself never fails while it is paused)."""
+    states = sorted(client.read_flow_run_states(flow_run_id), key=lambda s: s.timestamp)
+    return len(states) >= 2 and states[-1].is_failed() and states[-2].is_paused()

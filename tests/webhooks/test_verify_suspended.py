@@ -232,6 +232,14 @@ def test_waiting_runs_hold_no_process_and_each_reaches_its_outcome(
     }
     ids = list(runs.values())
     wait_for(lambda: all(suspended(r) for r in flow_runs(ids)), 120, "every run to suspend")
+    # The server keeps each suspension a day past its wake run's time: a wake run that
+    # queues behind a backlog of resumes still finds its run to resume (at N=1000 on 2
+    # cores they queued past the old 15-minute margin, and Prefect failed those runs).
+    for wake in _wake_runs(deployed["wake"]):
+        run = flow_runs([uuid.UUID(str(wake.parameters["flow_run_id"]))])[0]
+        assert run.state and run.state.state_details.pause_timeout and wake.expected_start_time
+        kept = run.state.state_details.pause_timeout - wake.expected_start_time
+        assert kept.total_seconds() >= 23 * 3600, (run.name, kept)
 
     # Everyone is deciding: once the suspended engines have exited (they flush their logs
     # first), no flow-run process runs (only the worker), and no Stripe call is made.
