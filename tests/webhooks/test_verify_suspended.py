@@ -217,8 +217,10 @@ def test_waiting_runs_hold_no_process_and_each_reaches_its_outcome(
         api_key="sk_test_suspend_0123456789", api_base=emulator.url, max_network_retries=2
     )
     deployed = anyio.run(_deploy, pool, credentials, suffix)
-    # Deadlines far enough that a loaded machine ends the first two before them.
-    timeouts = {"verifies": 240, "retries": 240, "abandons": 20}
+    # Deadlines far enough that a loaded machine ends the first two before them, and that
+    # the abandoned run's wake run (at its deadline) does not start while the test checks
+    # that nothing runs during the wait (it did at 20 s on a loaded machine).
+    timeouts = {"verifies": 240, "retries": 240, "abandons": 60}
     # The async twin suspends and resumes the same way: one person goes through it.
     flows = {"verifies": "averify", "retries": "verify", "abandons": "verify"}
     runs = {
